@@ -1,0 +1,54 @@
+"""Pure: parse, classify and extract in one step; what `anmeldung parse` shows is what is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .classify import Classification, ClassifyContext, classify
+from .extract import Attendee, detect_language, extract_attendees
+from .parse import ParsedMessage, parse_message
+
+
+@dataclass(frozen=True)
+class Analysis:
+    parsed: ParsedMessage
+    classification: Classification
+    attendees: tuple[Attendee, ...]
+    language: str
+
+    @property
+    def kind(self) -> str:
+        return self.classification.kind
+
+    @property
+    def reason(self) -> str:
+        return self.classification.reason
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.classification.kind,
+            "reason": self.classification.reason,
+            "attendees": [a.as_json() for a in self.attendees],
+            "bounced": list(self.classification.bounced),
+            "language": self.language,
+        }
+
+
+def analyse(raw: bytes, ctx: ClassifyContext, default_language: str = "de") -> Analysis:
+    return analyse_parsed(parse_message(raw), ctx, default_language)
+
+
+def analyse_parsed(
+    parsed: ParsedMessage, ctx: ClassifyContext, default_language: str = "de"
+) -> Analysis:
+    classification = classify(parsed, ctx)
+    attendees: tuple[Attendee, ...] = ()
+    if classification.kind in ("registration", "cancellation"):
+        attendees = tuple(extract_attendees(parsed))
+    return Analysis(
+        parsed=parsed,
+        classification=classification,
+        attendees=attendees,
+        language=detect_language(parsed, default_language),
+    )

@@ -1,0 +1,331 @@
+"""Thin command line: parse arguments, call the library, print; errors become one clear line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .config import CONFIG_ENV, Config, load_config, resolve_config_path
+from .db import Database
+from .errors import AnmeldungError
+
+log = logging.getLogger("anmeldung")
+
+
+@dataclass
+class State:
+    config_path: str | None
+    debug: bool
+    verbose: int
+    _config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            path = resolve_config_path(self.config_path)
+            self._config = load_config(path)
+            for warning in self._config.warnings:
+                log.warning("%s: %s", path, warning)
+        return self._config
+
+    def database(self, *, migrated: bool = True) -> Database:
+        db = Database(self.config().database.url)
+        if migrated:
+            db.require_current()
+        return db
+
+
+def _setup_logging(verbose: int, debug: bool, default: int = logging.WARNING) -> None:
+    level = logging.DEBUG if (debug or verbose >= 2) else logging.INFO if verbose else default
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    # mail-parser logs every MIME part it does not render (images, reports) at WARNING.
+    logging.getLogger("mailparser").setLevel(logging.ERROR if level > logging.DEBUG else level)
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    logging.getLogger("imapclient").setLevel(max(level, logging.INFO))
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"anmeldung: error: {message}", err=True)
+    sys.exit(code)
+
+
+class Group(click.Group):
+    """Turns anmeldung's own errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AnmeldungError as exc:
+            state = ctx.find_object(State)
+            if state is not None and state.debug:
+                raise
+            _fail(str(exc))
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help=f"Config file (default: ${CONFIG_ENV}, else ./anmeldung.toml).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Debug logging and full tracebacks on errors.")
+@click.version_option(__version__, prog_name="anmeldung")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int, debug: bool) -> None:
+    """anmeldung: registration by email for public events.
+
+    Reads the registration mailbox, records who registers, and answers with a confirmation.
+    Start with `anmeldung init`, then `anmeldung poll` once or `anmeldung run` as a service.
+    """
+    ctx.obj = State(config_path=config_path, debug=debug, verbose=verbose)
+    _setup_logging(verbose, debug)
+
+
+@cli.command()
+@click.pass_obj
+def init(state: State) -> None:
+    """Create the database, or upgrade it to the newest schema (safe to repeat)."""
+    db = state.database(migrated=False)
+    before, after = db.upgrade()
+    if before == after:
+        click.echo(f"database is up to date (revision {after})")
+    else:
+        click.echo(f"database upgraded from {before or 'empty'} to revision {after}")
+
+
+def _worker(state: State) -> Any:
+    from .pipeline import Worker
+
+    return Worker(state.config(), state.database())
+
+
+@cli.command()
+@click.pass_obj
+def poll(state: State) -> None:
+    """Run one cycle: read new mail, handle it, send due confirmations, then exit.
+
+    Exits non-zero with one line when the mailbox, the SMTP server or the config is unusable.
+    """
+    if state.verbose == 0 and not state.debug:
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("anmeldung").setLevel(logging.WARNING)
+    stats = _worker(state).poll_once()
+    ib, ob = stats.inbox, stats.outbox
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(ib.kinds.items())) or "none"
+    click.echo(
+        f"mailbox: {ib.waiting} waiting, {ib.recorded} recorded ({kinds}), "
+        f"{ib.duplicates} already known, {ib.moved} moved, {ib.errors} to review"
+    )
+    click.echo(f"outbox: {ob.sent} sent, {ob.retry} to retry, {ob.failed} failed")
+
+
+@cli.command()
+@click.pass_obj
+def run(state: State) -> None:
+    """Run the worker: poll every schedule.poll_seconds until SIGTERM or Ctrl-C.
+
+    Logs go to standard error (the journal, under systemd). A stop signal lets the current
+    message finish; nothing is lost if the process is killed instead.
+    """
+    from .scheduler import run_worker
+
+    if state.verbose == 0 and not state.debug:
+        logging.getLogger().setLevel(logging.INFO)
+    run_worker(_worker(state))
+
+
+@cli.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["confirmed", "waitlisted", "cancelled"]),
+    help="Only registrations with this status.",
+)
+@click.option("--search", metavar="TEXT", help="Only rows whose email, name or organisation contain TEXT.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def list_(state: State, status: str | None, search: str | None, as_json: bool) -> None:
+    """Show the registrations as a table, oldest first, with totals."""
+    from .reports import counts, registration_rows, to_json
+
+    db = state.database()
+    with db.session() as s:
+        rows = registration_rows(s, status, search)
+        totals = counts(s)
+    if as_json:
+        click.echo(to_json(rows))
+        return
+    _print_table(rows, totals, state.config())
+
+
+def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config: Config) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    tz = config.schedule.tz
+    table = Table(title=config.event.name, show_lines=False)
+    for col in ("#", "Status", "Name", "Organisation", "Email", "Registered", "Confirmed"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        name = " ".join(x for x in (r["title"], r["name"]) if x) or "–"
+        table.add_row(
+            str(r["id"]),
+            r["status"],
+            name,
+            r["organisation"] or "–",
+            r["email"],
+            r["registered_at"].astimezone(tz).strftime("%d.%m.%Y %H:%M"),
+            r["confirmation_sent_at"].astimezone(tz).strftime("%d.%m. %H:%M")
+            if r["confirmation_sent_at"]
+            else "not yet",
+        )
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    console.print(table)
+    cap = config.event.capacity
+    summary = (
+        f"{totals['confirmed']} confirmed"
+        + (f" of {cap} places" if cap else "")
+        + f", {totals['waitlisted']} waiting, {totals['cancelled']} cancelled"
+    )
+    console.print(summary)
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv"]), required=True, help="Output format."
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to FILE instead of standard output.",
+)
+@click.option("--delimiter", default=",", show_default=True, help="CSV field separator (';' for German Excel).")
+@click.option("--status", type=click.Choice(["confirmed", "waitlisted", "cancelled"]), help="Only this status.")
+@click.pass_obj
+def export(state: State, fmt: str, output: Path | None, delimiter: str, status: str | None) -> None:
+    """Export registrations as JSON (an array of objects) or CSV (UTF-8 with BOM)."""
+    from .reports import registration_rows, to_csv, to_json
+
+    if len(delimiter) != 1:
+        raise click.BadParameter("must be one character", param_hint="--delimiter")
+    db = state.database()
+    with db.session() as s:
+        rows = registration_rows(s, status)
+    text = to_json(rows) + "\n" if fmt == "json" else to_csv(rows, delimiter)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    # newline="" keeps the CSV's CRLF as written (RFC 4180).
+    output.write_text(text, encoding="utf-8", newline="")
+    click.echo(f"wrote {len(rows)} registration(s) to {output}", err=True)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.pass_obj
+def parse(state: State, files: tuple[Path, ...], as_json: bool) -> None:
+    """Show what anmeldung understands of raw messages (no database, no network).
+
+    Uses the config for our own addresses when one is found; works without one.
+    """
+    from .analyse import analyse
+    from .classify import ClassifyContext
+
+    ctx = ClassifyContext()
+    language = "de"
+    try:
+        config = state.config()
+        ctx = ClassifyContext(own_addresses=config.own_addresses)
+        language = config.event.language
+    except AnmeldungError as exc:
+        if state.config_path:  # asked for explicitly: a broken config is an error
+            raise
+        log.debug("parse without config: %s", exc)
+    results = []
+    for path in files:
+        analysis = analyse(path.read_bytes(), ctx, language)
+        results.append({"file": str(path), **analysis.as_json()})
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2))
+        return
+    for r in results:
+        click.echo(f"{r['file']}: {r['kind']} ({r['reason']}), language {r['language']}")
+        for a in r["attendees"]:
+            parts = [a.get("salutation"), a.get("title"), a.get("name")]
+            who = " ".join(p for p in parts if p) or "(no name)"
+            org = f", {a['organisation']}" if a.get("organisation") else ""
+            click.echo(f"  {who}{org} <{a['email']}> confidence {a['confidence']:.2f}")
+        for b in r["bounced"]:
+            click.echo(f"  bounced: {b}")
+
+
+@cli.command()
+@click.option("--kind", help="Only messages of this kind (registration, cancellation, auto_reply, bounce, other, error).")
+@click.option("--status", help="Only messages with this status (processed, review, ignored).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def messages(state: State, kind: str | None, status: str | None, as_json: bool) -> None:
+    """List every recorded inbound message with its kind, reason and status."""
+    from sqlalchemy import select
+
+    from .models import InboundMessage
+    from .reports import _iso
+
+    db = state.database()
+    query = select(InboundMessage).order_by(InboundMessage.id)
+    if kind:
+        query = query.where(InboundMessage.kind == kind)
+    if status:
+        query = query.where(InboundMessage.status == status)
+    with db.session() as s:
+        rows = [
+            {
+                "id": m.id,
+                "uid": m.uid,
+                "message_id": m.message_id,
+                "received_at": _iso(m.received_at),
+                "from": m.sender,
+                "subject": m.subject,
+                "kind": m.kind,
+                "reason": m.reason,
+                "status": m.status,
+                "error": (m.error or "").splitlines()[0] if m.error else None,
+            }
+            for m in s.scalars(query)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(
+            f"#{r['id']:<5} {r['received_at'][:16]}  {r['kind']:<12} {r['status']:<9} "
+            f"{r['reason']:<22} {r['from'][:40]:<40} {r['subject'][:50]}"
+            + (f"  ERROR {r['error']}" if r["error"] else "")
+        )
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (click exits on its own when run as a script)."""
+    try:
+        cli.main(args=list(args) if args is not None else None, prog_name="anmeldung", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

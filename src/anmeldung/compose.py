@@ -1,0 +1,198 @@
+"""Pure: Jinja2 templates (StrictUndefined, HTML autoescaped) -> a complete outgoing EmailMessage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.policy
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .config import Config
+from .errors import TemplateError
+from .parse import clean_line
+from .resources import resource_dir
+
+MAIL_KINDS = ("confirmation", "waitlist")
+LANGUAGES = ("de", "en")
+MAX_REFERENCES = 20  # RFC 5322 3.6.4 lets References grow; we keep the newest ones
+
+_WEEKDAYS = {
+    "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_MONTHS = {
+    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
+           "Oktober", "November", "Dezember"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    """What a template may say about one attendee."""
+
+    email: str
+    name: str | None = None
+    title: str | None = None
+    salutation: str | None = None
+    organisation: str | None = None
+    status: str = "confirmed"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Everything needed to write one mail: whom, about whom, in answer to what."""
+
+    kind: str  # one of MAIL_KINDS
+    to: str  # recipient address
+    to_name: str | None
+    people: Sequence[Person]
+    language: str = "de"
+    in_reply_to: str | None = None  # the attendee's Message-ID (without brackets)
+    references: Sequence[str] = field(default_factory=tuple)
+    original_subject: str | None = None
+
+
+def format_date(value: dt.datetime, lang: str, tz: zoneinfo.ZoneInfo) -> str:
+    """'Donnerstag, 18. März 2027' / 'Thursday, 18 March 2027' in the event's time zone."""
+    local = value.astimezone(tz)
+    day = _WEEKDAYS[lang][local.weekday()]
+    month = _MONTHS[lang][local.month - 1]
+    if lang == "de":
+        return f"{day}, {local.day}. {month} {local.year}"
+    return f"{day}, {local.day} {month} {local.year}"
+
+
+def format_time(value: dt.datetime, lang: str, tz: zoneinfo.ZoneInfo) -> str:
+    local = value.astimezone(tz)
+    return f"{local:%H:%M}" + (" Uhr" if lang == "de" else "")
+
+
+def greeting(person: Person | None, lang: str) -> str:
+    """The formal salutation line ("Sehr geehrte Frau Dr. Müller,")."""
+    family = (person.name or "").split()[-1] if person and person.name else ""
+    title = f"{person.title} " if person and person.title else ""
+    sal = person.salutation if person else None
+    if lang == "de":
+        if sal == "Frau" and family:
+            return f"Sehr geehrte Frau {title}{family},"
+        if sal == "Herr" and family:
+            return f"Sehr geehrter Herr {title}{family},"
+        if person and person.name:
+            return f"Guten Tag {title}{person.name},"
+        return "Sehr geehrte Damen und Herren,"
+    if sal in ("Frau", "Herr") and family:
+        return f"Dear {'Ms' if sal == 'Frau' else 'Mr'} {title}{family},"
+    if person and person.name:
+        return f"Dear {title}{person.name},"
+    return "Dear Sir or Madam,"
+
+
+class Composer:
+    """Renders replies from the templates folder; every template is checked when it is built."""
+
+    def __init__(self, config: Config, templates: Path | None = None) -> None:
+        self.config = config
+        folder = templates or resource_dir("templates")
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.check()
+
+    def check(self) -> None:
+        """Render every kind and language once with sample data, so errors show at startup."""
+        sample = Person(email="muster@example.org", name="Erika Mustermann", title="Dr.",
+                        salutation="Frau", organisation="Stadt Musterhausen")
+        for kind in MAIL_KINDS:
+            for lang in LANGUAGES:
+                self.compose(Reply(kind=kind, to=sample.email, to_name=sample.name,
+                                   people=(sample,), language=lang, in_reply_to="x@example.org"))
+
+    def _render(self, name: str, context: Mapping[str, Any]) -> str:
+        try:
+            return self.env.get_template(name).render(context)
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(f"template {exc.name} is missing") from exc
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"template {name}: {exc.message}") from exc
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {name}: {exc}") from exc
+
+    def context(self, reply: Reply) -> dict[str, Any]:
+        ev = self.config.event
+        tz = self.config.schedule.tz
+        lang = reply.language
+        first = reply.people[0] if reply.people else None
+        return {
+            "event": {
+                "name": ev.name,
+                "venue": ev.venue,
+                "date": format_date(ev.starts, lang, tz),
+                "starts": format_time(ev.starts, lang, tz),
+                "ends": format_time(ev.ends, lang, tz),
+                "same_day": ev.starts.astimezone(tz).date() == ev.ends.astimezone(tz).date(),
+                "end_date": format_date(ev.ends, lang, tz),
+            },
+            "people": list(reply.people),
+            "person": first,
+            "greeting": greeting(first if len(reply.people) == 1 else None, lang),
+            "organiser": self.config.smtp.from_address.display_name
+            or self.config.smtp.from_address.addr_spec,
+            "reply_address": (self.config.smtp.reply_to or self.config.smtp.from_address).addr_spec,
+        }
+
+    def compose(self, reply: Reply, now: dt.datetime | None = None) -> EmailMessage:
+        if reply.kind not in MAIL_KINDS:
+            raise TemplateError(f"unknown mail kind {reply.kind!r}")
+        lang = reply.language if reply.language in LANGUAGES else self.config.event.language
+        ctx = self.context(reply)
+        base = f"{lang}/{reply.kind}"
+        subject = clean_line(self._render(f"{base}.subject.j2", ctx), 300)
+        text = self._render(f"{base}.txt.j2", ctx)
+        html = self._render(f"{base}.html.j2", ctx)
+
+        smtp = self.config.smtp
+        msg = EmailMessage(policy=email.policy.SMTP)
+        msg["From"] = smtp.from_address
+        # A stranger's name goes into a header only cleaned (no CR/LF, no control characters);
+        # Address() then RFC 2047-encodes it, so "\r\nBcc:" can never start a header.
+        msg["To"] = Address(display_name=clean_line(reply.to_name or "", 120),
+                            addr_spec=clean_line(reply.to, 320))
+        if smtp.reply_to is not None:
+            msg["Reply-To"] = smtp.reply_to
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
+        domain = smtp.from_address.domain or "localhost"
+        msg["Message-ID"] = make_msgid(idstring="anmeldung", domain=domain)
+        if reply.in_reply_to:
+            msg["In-Reply-To"] = f"<{clean_line(reply.in_reply_to, 900)}>"
+            refs = [*reply.references, reply.in_reply_to][-MAX_REFERENCES:]
+            msg["References"] = " ".join(f"<{clean_line(r, 900)}>" for r in refs)
+        # RFC 3834 5.1: mark the mail as an automatic reply, so well-behaved autoresponders stay
+        # quiet; X-Auto-Response-Suppress asks Exchange not to send out-of-office replies to it.
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+        # After set_content(), which drops every Content-* header it finds (RFC 3282).
+        msg["Content-Language"] = lang
+        return msg
+
+
+def message_id_of(msg: EmailMessage) -> str:
+    """Our Message-ID without the angle brackets."""
+    return str(msg["Message-ID"]).strip().strip("<>")

@@ -1,0 +1,448 @@
+"""Read the TOML config into frozen, typed dataclasses; every error names the key and the file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+from .errors import ConfigError
+
+Security = Literal["ssl", "starttls", "none"]
+SECURITY_VALUES = ("ssl", "starttls", "none")
+LANGUAGES = ("de", "en")
+DEFAULT_CONFIG_NAME = "anmeldung.toml"
+CONFIG_ENV = "ANMELDUNG_CONFIG"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A password that never shows in a repr, a log line or a traceback."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def reveal(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class EventConfig:
+    name: str
+    starts: dt.datetime
+    ends: dt.datetime
+    venue: str
+    language: str = "de"
+    capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: Secret
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    review_folder: str = "Review"
+    batch_size: int = 100
+    max_message_bytes: int = 25 * 1024 * 1024
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    security: Security
+    from_address: Address
+    username: str | None = None
+    password: Secret | None = None
+    reply_to: Address | None = None
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///anmeldung.db"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    poll_seconds: int = 60
+    daily_report: dt.time = dt.time(7, 30)
+    timezone: str = "Europe/Berlin"
+    misfire_grace_seconds: int = 300
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    event: EventConfig
+    mailbox: MailboxConfig
+    smtp: SmtpConfig
+    database: DatabaseConfig
+    schedule: ScheduleConfig
+    report: ReportConfig
+    path: Path | None = None
+    # Things that are allowed but worth saying (e.g. plain text to a remote server).
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Addresses that are ours: mail from them is never answered."""
+        own = {self.smtp.from_address.addr_spec.lower()}
+        if "@" in self.mailbox.username:
+            own.add(self.mailbox.username.lower())
+        if self.smtp.reply_to is not None:
+            own.add(self.smtp.reply_to.addr_spec.lower())
+        return frozenset(own)
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """``--config``, else ``$ANMELDUNG_CONFIG``, else ``./anmeldung.toml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the config file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{p}: config file not found (copy config.example.toml to {DEFAULT_CONFIG_NAME}, "
+            f"or pass --config / set ${CONFIG_ENV})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    return parse_config(data, p)
+
+
+def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
+    """Validate an already-parsed TOML document."""
+    r = _Reader(data, path)
+    warnings: list[str] = []
+    r.only_sections(
+        {"event", "mailbox", "smtp", "database", "schedule", "report"},
+        required={"event", "mailbox", "smtp"},
+    )
+
+    ev = r.section("event")
+    starts = ev.get("starts", dt.datetime)
+    ends = ev.get("ends", dt.datetime)
+    for key, value in (("starts", starts), ("ends", ends)):
+        if value.tzinfo is None:
+            raise r.error("event", key, "needs a UTC offset, e.g. 2027-03-18T09:00:00+01:00")
+    if ends <= starts:
+        raise r.error("event", "ends", "must be after event.starts")
+    language = ev.get("language", str, "de")
+    if language not in LANGUAGES:
+        raise r.error("event", "language", f"must be one of {', '.join(LANGUAGES)}")
+    capacity = ev.get_optional("capacity", int)
+    if capacity is not None and capacity < 1:
+        raise r.error("event", "capacity", "must be at least 1 (leave it out for no limit)")
+    event = EventConfig(
+        name=ev.get_text("name"),
+        starts=starts,
+        ends=ends,
+        venue=ev.get_text("venue"),
+        language=language,
+        capacity=capacity,
+    )
+    ev.done()
+
+    mb = r.section("mailbox")
+    mb_host = mb.get_text("host")
+    mb_security = mb.get_security()
+    password = mb.get_password(required=True)
+    assert password is not None
+    mailbox = MailboxConfig(
+        host=mb_host,
+        port=mb.get_port(),
+        security=mb_security,
+        username=mb.get_text("username"),
+        password=password,
+        folder=mb.get_text("folder", "INBOX"),
+        processed_folder=mb.get_text("processed_folder", "Processed"),
+        review_folder=mb.get_text("review_folder", "Review"),
+        batch_size=mb.get_positive_int("batch_size", 100),
+        max_message_bytes=mb.get_positive_int("max_message_bytes", 25 * 1024 * 1024),
+        timeout_seconds=mb.get_positive_float("timeout_seconds", 60.0),
+    )
+    if len({mailbox.folder, mailbox.processed_folder, mailbox.review_folder}) != 3:
+        raise r.error("mailbox", "processed_folder", "folder, processed_folder and review_folder must differ")
+    mb.done()
+    _warn_plaintext(warnings, "mailbox", mailbox.host, mailbox.security)
+
+    sm = r.section("smtp")
+    sm_username = sm.get_optional("username", str)
+    sm_password = sm.get_password(required=sm_username is not None)
+    smtp = SmtpConfig(
+        host=sm.get_text("host"),
+        port=sm.get_port(),
+        security=sm.get_security(),
+        username=sm_username,
+        password=sm_password,
+        from_address=sm.get_address("from", required=True),
+        reply_to=sm.get_address("reply_to", required=False),
+        timeout_seconds=sm.get_positive_float("timeout_seconds", 60.0),
+    )
+    sm.done()
+    _warn_plaintext(warnings, "smtp", smtp.host, smtp.security)
+
+    db = r.section("database")
+    url = db.get_text("url", "sqlite:///anmeldung.db")
+    database = DatabaseConfig(url=_anchor_sqlite_url(url, path))
+    db.done()
+
+    sc = r.section("schedule")
+    tz_name = sc.get_text("timezone", "Europe/Berlin")
+    try:
+        zoneinfo.ZoneInfo(tz_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise sc.error("timezone", f"unknown time zone {tz_name!r} (e.g. Europe/Berlin)") from None
+    report_time = sc.get_text("daily_report", "07:30")
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", report_time)
+    if not m:
+        raise sc.error("daily_report", 'must be a time of day like "07:30"')
+    schedule = ScheduleConfig(
+        poll_seconds=sc.get_positive_int("poll_seconds", 60),
+        daily_report=dt.time(int(m.group(1)), int(m.group(2))),
+        timezone=tz_name,
+        misfire_grace_seconds=sc.get_positive_int("misfire_grace_seconds", 300),
+    )
+    sc.done()
+
+    rp = r.section("report")
+    recipients = rp.get("recipients", list, [])
+    for i, rcpt in enumerate(recipients):
+        if not isinstance(rcpt, str) or "@" not in parseaddr(rcpt)[1]:
+            raise rp.error("recipients", f"entry {i + 1} is not an email address: {rcpt!r}")
+    report = ReportConfig(recipients=tuple(cast(list[str], recipients)))
+    rp.done()
+
+    return Config(
+        event=event,
+        mailbox=mailbox,
+        smtp=smtp,
+        database=database,
+        schedule=schedule,
+        report=report,
+        path=path,
+        warnings=tuple(warnings),
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_plaintext(warnings: list[str], section: str, host: str, security: str) -> None:
+    if security == "none" and not is_loopback(host):
+        warnings.append(
+            f'[{section}] security = "none" sends the password in plain text to {host}; '
+            "it is meant for loopback test servers only"
+        )
+
+
+def _anchor_sqlite_url(url: str, path: Path | None) -> str:
+    """Make a relative SQLite path relative to the config file, not to the working directory.
+
+    The service and a person at the terminal then open the same file wherever they start.
+    """
+    prefix = "sqlite:///"
+    if path is None or not url.startswith(prefix):
+        return url
+    rest = url[len(prefix):]
+    if not rest or rest.startswith("/") or rest.startswith(":memory:") or rest.startswith("file:"):
+        return url
+    return prefix + str((path.parent.resolve() / rest))
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    def __init__(self, data: Mapping[str, Any], path: Path | None) -> None:
+        self.data = data
+        self.path = path
+
+    def where(self) -> str:
+        return str(self.path) if self.path else "<config>"
+
+    def error(self, section: str, key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self.where()}: [{section}] {key}: {msg}")
+
+    def only_sections(self, allowed: set[str], required: set[str]) -> None:
+        for name, value in self.data.items():
+            if name not in allowed:
+                raise ConfigError(
+                    f"{self.where()}: unknown section [{name}] (known: {', '.join(sorted(allowed))})"
+                )
+            if not isinstance(value, dict):
+                raise ConfigError(f"{self.where()}: {name} must be a [table]")
+        for name in sorted(required):
+            if name not in self.data:
+                raise ConfigError(f"{self.where()}: section [{name}] is missing")
+
+    def section(self, name: str) -> _Section:
+        return _Section(self, name, dict(self.data.get(name, {})))
+
+
+class _Section:
+    def __init__(self, reader: _Reader, name: str, values: dict[str, Any]) -> None:
+        self.reader = reader
+        self.name = name
+        self.values = values
+        self.seen: set[str] = set()
+
+    def error(self, key: str, msg: str) -> ConfigError:
+        return self.reader.error(self.name, key, msg)
+
+    def _raw(self, key: str) -> Any:
+        self.seen.add(key)
+        return self.values.get(key)
+
+    def get(self, key: str, typ: type[T], default: T | None = None) -> T:
+        value = self._raw(key)
+        if value is None:
+            if default is None:
+                raise self.error(key, "is required")
+            return default
+        return self._check(key, value, typ)
+
+    def get_optional(self, key: str, typ: type[T]) -> T | None:
+        value = self._raw(key)
+        return None if value is None else self._check(key, value, typ)
+
+    def _check(self, key: str, value: Any, typ: type[T]) -> T:
+        ok = isinstance(value, typ)
+        # TOML booleans are ints to Python; a port of `true` is still wrong.
+        if typ in (int, float) and isinstance(value, bool):
+            ok = False
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            return cast(T, float(value))
+        if not ok:
+            raise self.error(key, f"must be {_type_name(typ)}, not {_type_name(type(value))}")
+        return cast(T, value)
+
+    def get_text(self, key: str, default: str | None = None) -> str:
+        value = self.get(key, str, default)
+        if not value.strip():
+            raise self.error(key, "must not be empty")
+        return value
+
+    def get_positive_int(self, key: str, default: int) -> int:
+        value = self.get(key, int, default)
+        if value < 1:
+            raise self.error(key, "must be a positive whole number")
+        return value
+
+    def get_positive_float(self, key: str, default: float) -> float:
+        value = self.get(key, float, default)
+        if value <= 0:
+            raise self.error(key, "must be positive")
+        return value
+
+    def get_port(self) -> int:
+        port = self.get("port", int)
+        if not 0 < port < 65536:
+            raise self.error("port", "must be between 1 and 65535")
+        return port
+
+    def get_security(self) -> Security:
+        value = self.get("security", str, "ssl")
+        if value not in SECURITY_VALUES:
+            raise self.error("security", f'must be one of "ssl", "starttls", "none", not {value!r}')
+        return cast(Security, value)
+
+    def get_address(self, key: str, *, required: bool) -> Address | None:
+        value = self.get(key, str) if required else self.get_optional(key, str)
+        if value is None:
+            return None
+        name, addr = parseaddr(value)
+        if "@" not in addr or any(c in value for c in "\r\n"):
+            raise self.error(key, f'must be an address like "Stadt Bonn <anmeldung@bonn.example>", not {value!r}')
+        username, _, domain = addr.rpartition("@")
+        return Address(display_name=name, username=username, domain=domain)
+
+    def get_password(self, *, required: bool) -> Secret | None:
+        given = [k for k in ("password", "password_env", "password_file") if self._raw(k) is not None]
+        if len(given) > 1:
+            raise self.error(given[1], f"give only one of password, password_env, password_file (found {', '.join(given)})")
+        if not given:
+            if required:
+                raise self.error("password", "is required (or password_env / password_file)")
+            return None
+        key = given[0]
+        value = self.get(key, str)
+        if key == "password":
+            return Secret(value)
+        if key == "password_env":
+            env = os.environ.get(value)
+            if env is None:
+                raise self.error(key, f"environment variable {value} is not set")
+            return Secret(env)
+        file = Path(value)
+        if not file.is_absolute() and self.reader.path is not None:
+            file = self.reader.path.parent / file
+        try:
+            # A trailing newline is how editors save files; it is never part of a password.
+            return Secret(file.read_text(encoding="utf-8").rstrip("\r\n"))
+        except OSError as exc:
+            raise self.error(key, f"cannot read {file}: {exc.strerror}") from None
+
+    def done(self) -> None:
+        unknown = sorted(set(self.values) - self.seen)
+        if unknown:
+            known = ", ".join(sorted(self.seen))
+            raise self.error(unknown[0], f"unknown key (known keys: {known})")
+
+
+def _type_name(typ: type[Any] | Callable[..., Any]) -> str:
+    return {
+        str: "a string",
+        int: "a whole number",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+        dt.datetime: "a date-time with offset (e.g. 2027-03-18T09:00:00+01:00)",
+        dt.date: "a date",
+        dt.time: "a time",
+    }.get(cast(type[Any], typ), getattr(typ, "__name__", str(typ)))

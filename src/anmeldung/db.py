@@ -1,0 +1,118 @@
+"""Engine, SQLite pragmas, sessions and transactions; Alembic upgrades run from here."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import DatabaseError
+from .resources import resource_dir
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    try:
+        engine = create_engine(url, future=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise DatabaseError(f"cannot use database URL {_safe_url(url)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets `anmeldung list` read while the worker writes; busy_timeout waits instead of
+    # failing with "database is locked" when both write at once.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _safe_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
+
+
+class Database:
+    """One engine and its session factory, passed explicitly to whoever needs them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work is committed together at the end, or rolled back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- migrations ---------------------------------------------------------------------------
+
+    def _alembic_config(self) -> Any:
+        from alembic.config import Config as AlembicConfig
+
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(resource_dir("migrations")))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Bring the schema to the newest revision; returns (before, after). Safe to repeat."""
+        from alembic import command
+
+        before = self.current_revision()
+        try:
+            command.upgrade(self._alembic_config(), "head")
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"migrating {_safe_url(self.url)} failed: {exc}") from exc
+        return before, self.current_revision()
+
+    def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot open database {_safe_url(self.url)}: {exc}") from exc
+
+    def require_current(self) -> None:
+        """Refuse to work on a database that `anmeldung init` has not brought up to date."""
+        current, head = self.current_revision(), self.head_revision()
+        if current != head:
+            what = "is empty" if current is None else f"is at revision {current}, not {head}"
+            raise DatabaseError(
+                f"database {_safe_url(self.url)} {what}: run `anmeldung init` first"
+            )
+
+    def table_names(self) -> list[str]:
+        return sorted(inspect(self.engine).get_table_names())

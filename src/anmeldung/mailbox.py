@@ -1,0 +1,209 @@
+"""The IMAP shell (imapclient): list what waits in the folder, fetch it in batches, move it on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import ssl
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import imapclient
+import imapclient.exceptions
+
+from .config import MailboxConfig
+from .errors import MailboxError
+
+log = logging.getLogger(__name__)
+
+# imapclient raises these (and OSError/ssl errors from the socket) for a broken session.
+_IMAP_ERRORS: tuple[type[BaseException], ...] = (
+    imapclient.exceptions.IMAPClientError,
+    OSError,
+    socket.timeout,
+    ssl.SSLError,
+)
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    uid: int
+    size: int
+    raw: bytes | None  # None when the message is over the size limit and was not downloaded
+    internal_date: dt.datetime | None
+
+
+class ImapMailbox:
+    """One logged-in IMAP session on the watched folder."""
+
+    def __init__(self, config: MailboxConfig) -> None:
+        self.config = config
+        self.client: Any = None
+        self.uidvalidity: int | None = None
+        self._known_folders: set[str] = set()
+
+    @property
+    def key(self) -> str:
+        """Identifies this mailbox and folder in the database ("user@host/INBOX")."""
+        return f"{self.config.username}@{self.config.host}/{self.config.folder}"
+
+    # -- session ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        cfg = self.config
+        where = f"{cfg.host}:{cfg.port}"
+        context = ssl.create_default_context()
+        try:
+            client = imapclient.IMAPClient(
+                cfg.host,
+                port=cfg.port,
+                ssl=cfg.security == "ssl",
+                ssl_context=context,
+                timeout=cfg.timeout_seconds,
+            )
+            if cfg.security == "starttls":
+                client.starttls(context)
+        except ssl.SSLError as exc:
+            raise MailboxError(f"TLS with IMAP server {where} failed: {exc.reason or exc}") from exc
+        except _IMAP_ERRORS as exc:
+            raise MailboxError(f"cannot connect to IMAP server {where}: {exc}") from exc
+        try:
+            client.login(cfg.username, cfg.password.reveal())
+        except imapclient.exceptions.LoginError as exc:
+            _safe_logout(client)
+            raise MailboxError(
+                f"IMAP server {where} refused the login for {cfg.username}: {_text(exc)}"
+            ) from None
+        except _IMAP_ERRORS as exc:
+            _safe_logout(client)
+            raise MailboxError(f"IMAP login at {where} failed: {exc}") from exc
+        self.client = client
+        self.select()
+
+    def select(self) -> int:
+        """Select the watched folder; returns its UIDVALIDITY."""
+        try:
+            info = self.client.select_folder(self.config.folder)
+        except _IMAP_ERRORS as exc:
+            raise MailboxError(f"cannot open folder {self.config.folder!r}: {_text(exc)}") from exc
+        self.uidvalidity = int(info[b"UIDVALIDITY"])
+        return self.uidvalidity
+
+    def close(self) -> None:
+        if self.client is not None:
+            _safe_logout(self.client)
+            self.client = None
+
+    def __enter__(self) -> ImapMailbox:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(c.decode().upper() for c in self.client.capabilities())
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def waiting_uids(self) -> list[int]:
+        """UIDs of every message still in the folder (handled mail is moved away)."""
+        try:
+            # \Deleted ones are already copied on by a server without MOVE or UIDPLUS.
+            return sorted(int(u) for u in self.client.search(["NOT", "DELETED"]))
+        except _IMAP_ERRORS as exc:
+            raise MailboxError(f"searching {self.config.folder!r} failed: {_text(exc)}") from exc
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
+        """Fetch ``uids`` in batches; over-size messages come without their bytes.
+
+        BODY.PEEK[] leaves the \\Seen flag alone (RFC 3501 6.4.5), so a person looking at the
+        mailbox still sees which mail is new to them.
+        """
+        limit = self.config.max_message_bytes
+        batch = self.config.batch_size
+        for start in range(0, len(uids), batch):
+            chunk = list(uids[start : start + batch])
+            try:
+                meta = self.client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"])
+                small = [u for u in chunk if int(meta.get(u, {}).get(b"RFC822.SIZE", 0)) <= limit]
+                bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+            except _IMAP_ERRORS as exc:
+                raise MailboxError(f"fetching from {self.config.folder!r} failed: {_text(exc)}") from exc
+            for uid in chunk:
+                if uid not in meta:
+                    continue  # expunged meanwhile by someone else
+                data = bodies.get(uid, {})
+                raw = data.get(b"BODY[]")
+                internal = meta[uid].get(b"INTERNALDATE")
+                yield FetchedMessage(
+                    uid=uid,
+                    size=int(meta[uid].get(b"RFC822.SIZE", 0)),
+                    raw=bytes(raw) if raw is not None else None,
+                    internal_date=_aware(internal),
+                )
+
+    # -- moving -------------------------------------------------------------------------------
+
+    def ensure_folder(self, folder: str) -> None:
+        if folder in self._known_folders:
+            return
+        try:
+            if not self.client.folder_exists(folder):
+                self.client.create_folder(folder)
+                log.info("created IMAP folder %r", folder)
+        except _IMAP_ERRORS as exc:
+            raise MailboxError(f"cannot create folder {folder!r}: {_text(exc)}") from exc
+        self._known_folders.add(folder)
+
+    def move(self, uids: Iterable[int], folder: str) -> None:
+        """Move messages out of the watched folder.
+
+        RFC 6851 MOVE where offered; else COPY, flag \\Deleted and UID EXPUNGE (RFC 4315 UIDPLUS)
+        of exactly these UIDs, so other clients' deleted mail is not expunged with them.
+        """
+        uid_list = sorted(set(uids))
+        if not uid_list:
+            return
+        self.ensure_folder(folder)
+        caps = self.capabilities
+        try:
+            if "MOVE" in caps:
+                self.client.move(uid_list, folder)
+                return
+            self.client.copy(uid_list, folder)
+            self.client.add_flags(uid_list, [imapclient.DELETED])
+            if "UIDPLUS" in caps:
+                self.client.uid_expunge(uid_list)
+        except _IMAP_ERRORS as exc:
+            raise MailboxError(f"moving messages to {folder!r} failed: {_text(exc)}") from exc
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _text(exc: BaseException) -> str:
+    msg = exc.args[0] if exc.args else str(exc)
+    return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+
+
+def _safe_logout(client: Any) -> None:
+    try:
+        client.logout()
+    except Exception:  # the session is being thrown away; nothing useful can fail here
+        try:
+            client.shutdown()
+        except Exception:
+            log.debug("IMAP shutdown failed", exc_info=True)

@@ -1,0 +1,165 @@
+"""The database tables (SQLAlchemy 2 typed models); Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so that Alembic batch migrations on SQLite can find them again.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out (SQLite forgets the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC time")
+        return value.astimezone(dt.UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class InboundMessage(Base):
+    """Every message read from the mailbox, recorded before anything else happens to it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_messages_imap_key"),
+        UniqueConstraint("message_key", name="uq_messages_message_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(500))  # "user@host/INBOX", or "import"
+    # RFC 3501: UIDs and UIDVALIDITY are unsigned 32-bit; PostgreSQL's INTEGER is signed.
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    message_key: Mapped[str] = mapped_column(String(1000))  # normalised Message-ID or sha256:…
+    message_id: Mapped[str | None] = mapped_column(String(1000))
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # the Date header
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kind: Mapped[str] = mapped_column(String(20), default="other")
+    reason: Mapped[str] = mapped_column(String(100), default="")
+    language: Mapped[str] = mapped_column(String(5), default="de")
+    # received -> processed | review | ignored; "error" while a handling attempt failed
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    folder: Mapped[str | None] = mapped_column(String(500))  # where the mail was moved to
+
+    registrations: Mapped[list[Registration]] = relationship(back_populates="message")
+
+
+class Registration(Base):
+    """One attendee of the event."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (UniqueConstraint("email", name="uq_registrations_email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(100))
+    salutation: Mapped[str | None] = mapped_column(String(20))
+    organisation: Mapped[str | None] = mapped_column(String(300))
+    function: Mapped[str | None] = mapped_column(String(200))
+    # Where confirmations go: the attendee's own address, or the sender who registered them.
+    contact_email: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(5), default="de")
+    status: Mapped[str] = mapped_column(String(20), default="confirmed")  # confirmed|waitlisted|cancelled
+    confidence: Mapped[float | None] = mapped_column()
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    confirmation_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+    message: Mapped[InboundMessage | None] = relationship(back_populates="registrations")
+
+
+class OutboxMessage(Base):
+    """A mail we owe someone: queued -> sending -> sent | retry | failed (pretix-style outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("message_id", name="uq_outbox_message_id"),
+        # One row per trigger: the same inbound message can never queue the same mail twice.
+        UniqueConstraint("trigger", name="uq_outbox_trigger"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))  # confirmation, ...
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id"))
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    sender: Mapped[str] = mapped_column(String(320))  # envelope MAIL FROM
+    message_id: Mapped[str] = mapped_column(String(500))  # ours, without angle brackets
+    subject: Mapped[str] = mapped_column(String(1000))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # the complete rendered RFC 5322 message
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PollRun(Base):
+    """One poll cycle: when, how much, and what went wrong (for status and the daily report)."""
+
+    __tablename__ = "poll_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    recorded: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)

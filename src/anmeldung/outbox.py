@@ -1,0 +1,134 @@
+"""The transactional outbox: enqueue with the registration, claim due rows, record the outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.policy
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from .models import OutboxMessage, Registration, utcnow
+from .smtp import SendFailure
+
+MAX_ATTEMPTS = 8
+LEASE = dt.timedelta(minutes=10)  # a claimed row not finished by then is from a dead worker
+BACKOFF_BASE = dt.timedelta(minutes=1)
+BACKOFF_MAX = dt.timedelta(hours=6)
+
+
+def enqueue(
+    session: Session,
+    msg: EmailMessage,
+    *,
+    trigger: str,
+    kind: str,
+    recipient: str,
+    envelope_from: str,
+    registration_id: int | None = None,
+    inbound_id: int | None = None,
+) -> OutboxMessage | None:
+    """Add a rendered mail to the outbox in the caller's transaction.
+
+    ``trigger`` names the event that caused the mail ("confirmation:msg:12:reg:4"); a second
+    enqueue with the same trigger does nothing and returns None, so a replayed message never
+    queues the same mail twice.
+    """
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.trigger == trigger)):
+        return None
+    row = OutboxMessage(
+        trigger=trigger,
+        kind=kind,
+        registration_id=registration_id,
+        inbound_id=inbound_id,
+        recipient=recipient,
+        sender=envelope_from,
+        message_id=str(msg["Message-ID"]).strip().strip("<>"),
+        subject=str(msg["Subject"]),
+        body=msg.as_bytes(policy=email.policy.SMTP),
+        status="queued",
+        next_attempt_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> list[OutboxMessage]:
+    """Mark up to ``limit`` due rows as ``sending`` and return them (commit before sending).
+
+    Due are queued and retry rows whose time has come, and sending rows whose lease ran out:
+    their worker died after claiming them, so the outcome is unknown and they go out again
+    with the same Message-ID.
+    """
+    now = now or utcnow()
+    query = (
+        select(OutboxMessage)
+        .where(
+            or_(
+                OutboxMessage.status.in_(("queued", "retry")),
+                OutboxMessage.status == "sending",
+            ),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    for row in rows:
+        if row.status == "sending":
+            row.last_error = "outcome unknown: the worker stopped while sending; sending again"
+        row.status = "sending"
+        row.attempts += 1
+        row.next_attempt_at = now + LEASE
+    session.flush()
+    return rows
+
+
+def mark_sent(session: Session, row_id: int, now: dt.datetime | None = None) -> None:
+    now = now or utcnow()
+    row = session.get(OutboxMessage, row_id)
+    if row is None:
+        return
+    row.status = "sent"
+    row.sent_at = now
+    if row.registration_id is not None and row.kind in ("confirmation", "waitlist"):
+        session.execute(
+            update(Registration)
+            .where(Registration.id == row.registration_id)
+            .values(confirmation_sent_at=now)
+        )
+
+
+def mark_failed(
+    session: Session, row_id: int, failure: SendFailure, now: dt.datetime | None = None
+) -> str:
+    """Record a failed attempt; returns the new status (retry or failed)."""
+    now = now or utcnow()
+    row = session.get(OutboxMessage, row_id)
+    if row is None:
+        return "missing"
+    row.last_error = str(failure)[:2000]
+    if failure.outcome == "permanent" or row.attempts >= MAX_ATTEMPTS:
+        row.status = "failed"
+    else:
+        row.status = "retry"
+        row.next_attempt_at = now + backoff(row.attempts)
+    return row.status
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """1, 2, 4, 8 … minutes, at most six hours."""
+    return min(BACKOFF_BASE * (2 ** max(0, attempts - 1)), BACKOFF_MAX)
+
+
+def pending(session: Session) -> Sequence[OutboxMessage]:
+    return list(
+        session.scalars(
+            select(OutboxMessage).where(OutboxMessage.status.in_(("queued", "retry", "sending")))
+        )
+    )

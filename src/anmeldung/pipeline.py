@@ -1,0 +1,337 @@
+"""The one place I/O meets logic: process_inbox_once() and flush_outbox_once().
+
+Read top to bottom: fetch -> parse/classify/extract -> record + enqueue in one transaction ->
+move the mail on the server. Sending is a separate step that claims due outbox rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from .analyse import Analysis, analyse
+from .classify import ClassifyContext
+from .compose import Composer
+from .config import Config
+from .db import Database
+from .errors import DatabaseError, SmtpError
+from .mailbox import FetchedMessage, ImapMailbox
+from .models import InboundMessage, OutboxMessage, PollRun, utcnow
+from .outbox import claim_due, mark_failed, mark_sent
+from .registrations import find_by_key, find_recorded, handle, record
+from .smtp import SmtpConnection, classify_smtp_error
+
+log = logging.getLogger(__name__)
+
+MailboxFactory = Callable[[], ImapMailbox]
+SmtpFactory = Callable[[], SmtpConnection]
+
+
+@dataclass
+class InboxStats:
+    waiting: int = 0  # messages found in the folder
+    recorded: int = 0  # new rows in the messages table
+    duplicates: int = 0  # already recorded (same Message-ID or same UID), only moved
+    moved: int = 0
+    errors: int = 0  # messages that failed and went to review
+    kinds: Counter[str] = field(default_factory=Counter)
+    uidvalidity: int | None = None
+    stopped: bool = False
+
+
+@dataclass
+class OutboxStats:
+    claimed: int = 0
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+
+
+@dataclass
+class PollStats:
+    inbox: InboxStats
+    outbox: OutboxStats
+
+
+class Worker:
+    """Holds what one poll cycle needs; built once per process, passed explicitly."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        mailbox_factory: MailboxFactory | None = None,
+        smtp_factory: SmtpFactory | None = None,
+        composer: Composer | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.mailbox_factory = mailbox_factory or (lambda: ImapMailbox(config.mailbox))
+        self.smtp_factory = smtp_factory or (lambda: SmtpConnection(config.smtp))
+        self.composer = composer or Composer(config)
+        self.stop = stop or threading.Event()
+
+    # -- context for the classifier -----------------------------------------------------------
+
+    def classify_context(self) -> ClassifyContext:
+        def is_own(message_id: str) -> bool:
+            with self.db.session() as s:
+                return bool(
+                    s.scalar(select(exists().where(OutboxMessage.message_id == message_id)))
+                )
+
+        return ClassifyContext(own_addresses=self.config.own_addresses, is_own_message_id=is_own)
+
+    # -- inbox --------------------------------------------------------------------------------
+
+    def process_inbox_once(self) -> InboxStats:
+        """Read every waiting message once, record and handle it, move it out of the folder."""
+        stats = InboxStats()
+        cfg = self.config.mailbox
+        ctx = self.classify_context()
+        with self.mailbox_factory() as mailbox:
+            stats.uidvalidity = mailbox.uidvalidity
+            uids = mailbox.waiting_uids()
+            stats.waiting = len(uids)
+            if uids:
+                log.info("%d message(s) waiting in %s", len(uids), cfg.folder)
+            moves: dict[str, list[int]] = {}
+            for fetched in mailbox.fetch(uids):
+                if self.stop.is_set():
+                    stats.stopped = True
+                    break
+                folder = self._process_one(mailbox, fetched, ctx, stats)
+                if folder is not None:
+                    moves.setdefault(folder, []).append(fetched.uid)
+                # Move after every batch, so a crash leaves at most one batch to move again.
+                if sum(len(v) for v in moves.values()) >= cfg.batch_size:
+                    stats.moved += self._move(mailbox, moves)
+            stats.moved += self._move(mailbox, moves)
+        return stats
+
+    def _process_one(
+        self,
+        mailbox: ImapMailbox,
+        fetched: FetchedMessage,
+        ctx: ClassifyContext,
+        stats: InboxStats,
+    ) -> str | None:
+        """Handle one message; returns the folder it should move to."""
+        cfg = self.config.mailbox
+        with self.db.session() as s:
+            seen = find_recorded(s, mailbox.key, mailbox.uidvalidity, fetched.uid)
+        if seen is not None:
+            # Recorded by an earlier run that stopped before moving it: only move it now.
+            stats.duplicates += 1
+            return seen.folder or cfg.processed_folder
+
+        if fetched.raw is None:
+            return self._quarantine(
+                mailbox, fetched, None, stats,
+                f"message is {fetched.size} bytes, over the limit of {cfg.max_message_bytes}",
+            )
+        try:
+            analysis = analyse(fetched.raw, ctx, self.config.event.language)
+        except Exception as exc:  # a poison message must not stop the batch
+            log.warning("uid %s: could not be analysed: %s", fetched.uid, exc)
+            return self._quarantine(mailbox, fetched, None, stats, _describe(exc))
+
+        with self.db.session() as s:
+            dup = find_by_key(s, analysis.parsed.message_key)
+        if dup is not None:
+            log.info(
+                "uid %s: Message-ID %s was already handled as message #%s",
+                fetched.uid, analysis.parsed.message_id, dup.id,
+            )
+            stats.duplicates += 1
+            return dup.folder or cfg.processed_folder
+
+        try:
+            with self.db.transaction() as s:
+                row = record(
+                    s,
+                    mailbox=mailbox.key,
+                    uidvalidity=mailbox.uidvalidity,
+                    uid=fetched.uid,
+                    raw=fetched.raw,
+                    analysis=analysis,
+                    size=fetched.size,
+                )
+                result = handle(s, self.config, self.composer, row, analysis)
+                row.folder = cfg.review_folder if result.status == "review" else cfg.processed_folder
+                folder = row.folder
+        except SQLAlchemyError as exc:
+            if _is_unique_violation(exc):
+                stats.duplicates += 1  # another worker recorded it a moment ago
+                return None
+            raise DatabaseError(f"cannot record message uid {fetched.uid}: {exc}") from exc
+        except Exception as exc:  # a bug or bad data in handling: isolate this message only
+            log.warning("uid %s: handling failed: %s", fetched.uid, _describe(exc))
+            log.debug("handling failed", exc_info=True)
+            return self._quarantine(mailbox, fetched, analysis, stats, _describe(exc, tb=True))
+
+        stats.recorded += 1
+        stats.kinds[analysis.kind] += 1
+        log.info(
+            "message #%s (%s): %s/%s -> %s%s",
+            row.id, analysis.parsed.message_id, analysis.kind, analysis.reason, result.status,
+            f", {len(result.queued)} reply queued" if result.queued else "",
+        )
+        return folder
+
+    def _quarantine(
+        self,
+        mailbox: ImapMailbox,
+        fetched: FetchedMessage,
+        analysis: Analysis | None,
+        stats: InboxStats,
+        error: str,
+    ) -> str:
+        """Record a message that could not be handled, with its error, for a person to review."""
+        cfg = self.config.mailbox
+        with self.db.transaction() as s:
+            row = record(
+                s,
+                mailbox=mailbox.key,
+                uidvalidity=mailbox.uidvalidity,
+                uid=fetched.uid,
+                raw=fetched.raw,
+                analysis=analysis,
+                size=fetched.size,
+            )
+            if analysis is None:
+                import hashlib
+
+                row.message_key = "sha256:" + hashlib.sha256(
+                    fetched.raw or f"uid:{mailbox.key}:{mailbox.uidvalidity}:{fetched.uid}".encode()
+                ).hexdigest()
+            row.status = "review"
+            row.error = error[:4000]
+            row.folder = cfg.review_folder
+        stats.errors += 1
+        stats.recorded += 1
+        stats.kinds["error"] += 1
+        return cfg.review_folder
+
+    def _move(self, mailbox: ImapMailbox, moves: dict[str, list[int]]) -> int:
+        moved = 0
+        for folder, uids in list(moves.items()):
+            if uids:
+                mailbox.move(uids, folder)
+                moved += len(uids)
+        moves.clear()
+        return moved
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def flush_outbox_once(self, limit: int = 500) -> OutboxStats:
+        """Send every due outbox row over one SMTP connection."""
+        stats = OutboxStats()
+        with self.db.transaction() as s:
+            rows = claim_due(s, limit)
+            claimed = [(r.id, r.sender, r.recipient, r.body, r.message_id) for r in rows]
+        stats.claimed = len(claimed)
+        if not claimed:
+            return stats
+        try:
+            conn = self.smtp_factory()
+            conn.open()
+        except SmtpError:
+            # Give the rows back, untouched but for the attempt count, then report.
+            with self.db.transaction() as s:
+                for row_id, *_ in claimed:
+                    row = s.get(OutboxMessage, row_id)
+                    if row is not None:
+                        row.status = "retry"
+                        row.next_attempt_at = utcnow()
+            raise
+        try:
+            for row_id, sender, recipient, body, message_id in claimed:
+                if self.stop.is_set():
+                    break
+                try:
+                    conn.send(sender, recipient, body)
+                except Exception as exc:
+                    failure = classify_smtp_error(exc)
+                    with self.db.transaction() as s:
+                        status = mark_failed(s, row_id, failure)
+                    stats.failed += status == "failed"
+                    stats.retry += status == "retry"
+                    log.warning("outbox #%s (%s): %s -> %s", row_id, message_id, failure, status)
+                    if failure.outcome != "permanent":
+                        break  # the connection is suspect; the rest waits for the next cycle
+                    continue
+                with self.db.transaction() as s:
+                    mark_sent(s, row_id)
+                stats.sent += 1
+                log.info("outbox #%s (%s): sent", row_id, message_id)
+        finally:
+            conn.close()
+        # Rows claimed but not tried (stop or a broken connection) go back to the queue.
+        with self.db.transaction() as s:
+            for row_id, *_ in claimed:
+                row = s.get(OutboxMessage, row_id)
+                if row is not None and row.status == "sending":
+                    row.status = "queued" if row.attempts <= 1 else "retry"
+                    row.attempts = max(0, row.attempts - 1)
+                    row.next_attempt_at = utcnow()
+        return stats
+
+    # -- one cycle ----------------------------------------------------------------------------
+
+    def poll_once(self) -> PollStats:
+        """One cycle: inbox, then outbox; recorded in poll_runs for status and reports."""
+        with self.db.transaction() as s:
+            run = PollRun()
+            s.add(run)
+            s.flush()
+            run_id = run.id
+        inbox = InboxStats()
+        outbox = OutboxStats()
+        error: str | None = None
+        try:
+            inbox = self.process_inbox_once()
+            if not self.stop.is_set():
+                outbox = self.flush_outbox_once()
+        except Exception as exc:
+            error = str(exc)
+            raise
+        finally:
+            with self.db.transaction() as s:
+                run = s.get(PollRun, run_id)
+                if run is not None:
+                    run.finished_at = utcnow()
+                    run.fetched = inbox.waiting
+                    run.recorded = inbox.recorded
+                    run.sent = outbox.sent
+                    run.uidvalidity = inbox.uidvalidity
+                    run.error = error
+        return PollStats(inbox=inbox, outbox=outbox)
+
+
+def _describe(exc: BaseException, tb: bool = False) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if tb:
+        text += "\n" + "".join(traceback.format_exception(exc)[-6:])
+    return text
+
+
+def _is_unique_violation(exc: SQLAlchemyError) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "unique" in text or "duplicate key" in text
+
+
+def recorded_count(db: Database) -> int:
+    from sqlalchemy import func
+
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(InboundMessage)) or 0
