@@ -1,0 +1,562 @@
+"""Pure: ordered, named rules decide what kind of message this is; the first match wins.
+
+Each rule is a small function registered in ``RULES`` as ``(name, rule)``. It returns None
+("not mine") or a ``Classification`` whose ``reason`` is the rule's name or a more specific
+sub-name (``bounce_dsn_failed``, ``precedence_bulk`` ...), so the database can answer "why?".
+
+The order, and why:
+
+ 1. ``own_address``       our own From address or our own Message-ID coming back: first, so
+                           that nothing we sent ourselves can ever start a mail loop.
+ 2. ``dsn``               ``multipart/report; report-type=delivery-status`` or any
+                           ``message/delivery-status`` part (RFC 3462/6522, RFC 3464). Failed
+                           vs delayed is read from ``Action:``, not the status code. Bounces
+                           come before auto-replies because many bounces also carry
+                           ``Auto-Submitted`` and ``Precedence``, and a bounce must reach the
+                           bounce handling (it marks a registration unreachable).
+ 3. ``read_receipt``      RFC 8098 MDNs (``report-type=disposition-notification``) and the
+                           subject-only receipts of Outlook ("Gelesen:", "Read:").
+ 4. ``report``            any other ``multipart/report``: ARF complaints (RFC 5965,
+                           ``feedback-report``) go to review as kind "other" (a recipient
+                           called our mail spam; a person should look), the rest auto_reply.
+ 5. ``bounce_sender``     MAILER-DAEMON / postmaster / "Mail Delivery System" senders.
+ 6. ``bounce_header``     ``X-Failed-Recipients`` (Exim).
+ 7. ``bounce_subject``    "Undelivered Mail Returned to Sender", "Unzustellbar:", ...
+ 8. ``bounce_null_sender`` null return path (RFC 5321 4.5.5) and a readable failure report.
+ 9. ``auto_submitted``    RFC 3834 5.1: any ``Auto-Submitted`` other than "no".
+10. ``x_autoreply``       vendor headers: X-Autoreply, X-Autorespond, X-Apple-Action, ...
+11. ``auto_response_suppress``  Exchange/Outlook ``X-Auto-Response-Suppress``.
+12. ``precedence``        ``Precedence: bulk|junk|list`` (RFC 3834 3.1.8 lists it as a sign).
+13. ``list_mail``         ``List-Id`` (RFC 2919) or ``List-Unsubscribe``/``List-Post`` (RFC 2369).
+14. ``null_sender``       null return path without a bounce report: some robot; never answered.
+15. ``out_of_office``     subject, then first unquoted lines, for auto-replies without headers
+                           ("Automatische Antwort", "Abwesenheitsnotiz", "Out of Office").
+16. ``ticket_system``     "[Ticket#123]" style acknowledgements of help-desk software.
+17. ``no_sender``         no From address at all: nobody to answer; review.
+    Header facts (9-14) come before text heuristics (15-16): reliable reasons win.
+18. ``cancellation``      cancellation words in the subject or the unquoted body. Before
+                           registration because "cancel my registration" contains both.
+                           For replies to our mail only the body counts: the subject is ours.
+19. ``reply_to_own_message``  a person answering one of our Message-IDs (In-Reply-To /
+                           References): corrections, questions; a person must read them.
+20. ``registration``      registration words in the subject or the unquoted body.
+21. ``no_intent``         anything else: kind "other", for review.
+
+Only kinds "registration" and "cancellation" may ever be answered (``may_reply``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.message import Message
+from functools import cached_property
+from typing import Literal
+
+from .bounces import BounceReport, analyse_bounce, has_dsn_part, parse_raw
+from .parse import ParsedMessage
+
+Kind = Literal["registration", "cancellation", "auto_reply", "bounce", "other"]
+KINDS: tuple[Kind, ...] = ("registration", "cancellation", "auto_reply", "bounce", "other")
+
+__all__ = [
+    "KINDS",
+    "RULES",
+    "Classification",
+    "ClassifyContext",
+    "Incoming",
+    "Kind",
+    "Rule",
+    "classify",
+    "unquoted_text",
+]
+
+
+@dataclass(frozen=True)
+class ClassifyContext:
+    """What the rules may know beyond the message itself."""
+
+    own_addresses: frozenset[str] = frozenset()
+    # Message-IDs (without brackets) of mail we sent; used to spot replies and bounces to us.
+    is_own_message_id: Callable[[str], bool] = field(default=lambda _mid: False)
+
+
+@dataclass(frozen=True)
+class Classification:
+    kind: Kind
+    reason: str  # the name of the rule that matched (or its more specific sub-name)
+    bounced: tuple[str, ...] = ()  # lower-case recipients a bounce reports as failed
+    temporary: bool = False  # a bounce that only reports a delay (nobody failed yet)
+    # Message-IDs (no brackets) a bounce quotes: In-Reply-To/References and those of the
+    # returned original; the pipeline looks them up to find the confirmation that bounced.
+    original_message_ids: tuple[str, ...] = ()
+    delayed: tuple[str, ...] = ()  # lower-case recipients a bounce reports as only delayed
+
+    @property
+    def may_reply(self) -> bool:
+        """Only a person's registration or cancellation ever gets an answer."""
+        return self.kind in ("registration", "cancellation")
+
+
+class Incoming:
+    """One message as the rules see it: the parsed message, the raw bytes when known, and the
+    costlier views (unquoted text, bounce report) computed once, on first use."""
+
+    def __init__(self, msg: ParsedMessage, raw: bytes | None = None) -> None:
+        self.msg = msg
+        self.raw = raw
+
+    @cached_property
+    def stdlib(self) -> Message | None:
+        return parse_raw(self.raw)
+
+    @cached_property
+    def has_dsn(self) -> bool:
+        return self.stdlib is not None and has_dsn_part(self.stdlib)
+
+    @cached_property
+    def bounce(self) -> BounceReport:
+        msg = self.msg
+        return analyse_bounce(
+            self.stdlib,
+            msg.text,
+            reply_ids=(*msg.in_reply_to, *msg.references),
+            exclude_ids=(msg.message_id,) if msg.message_id else (),
+        )
+
+    @cached_property
+    def unquoted(self) -> str:
+        return unquoted_text(self.msg.text)
+
+    @cached_property
+    def report_type(self) -> str:
+        """The report-type of a multipart/report, lower-case ("" otherwise)."""
+        if self.msg.content_type != "multipart/report":
+            return ""
+        found = _REPORT_TYPE.search(self.msg.header("content-type") or "")
+        return found.group(1).lower() if found else ""
+
+    def is_reply_to_own(self, ctx: ClassifyContext) -> bool:
+        ids = (*self.msg.in_reply_to, *self.msg.references)
+        return any(_own_id(ctx, mid) for mid in ids)
+
+
+Rule = Callable[[Incoming, ClassifyContext], Classification | None]
+
+_REPORT_TYPE = re.compile(r"(?i)report-type\s*=\s*\"?([a-z0-9._-]+)")
+
+
+def _own_id(ctx: ClassifyContext, mid: str) -> bool:
+    try:
+        return bool(ctx.is_own_message_id(mid))
+    except Exception:  # a lookup bug must not stop the worker; "not ours" is the safe answer
+        return False
+
+
+def _header_value(msg: ParsedMessage, name: str) -> str:
+    return (msg.header(name) or "").split(";")[0].strip().lower()
+
+
+def _has_header(msg: ParsedMessage, name: str) -> bool:
+    return bool(msg.headers.get(name))
+
+
+# --- 1. loops -----------------------------------------------------------------------------------
+
+
+def own_address(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    msg = inc.msg
+    own = {a.lower() for a in ctx.own_addresses}
+    if msg.sender and msg.sender in own:
+        return Classification("other", "own_address")
+    if msg.message_id and _own_id(ctx, msg.message_id):
+        return Classification("other", "own_message_id")
+    return None
+
+
+# --- 2-8. bounces and reports -------------------------------------------------------------------
+
+
+def _bounce(inc: Incoming, ctx: ClassifyContext, reason: str, extra: Iterable[str] = ()) -> (
+    Classification
+):
+    """A bounce result from the bounce report; "<reason>_delayed" when it is only a delay."""
+    report = inc.bounce
+    own = {a.lower() for a in ctx.own_addresses}
+    failed = tuple(a for a in dict.fromkeys((*report.failed, *extra)) if a not in own)
+    delayed = tuple(a for a in report.delayed if a not in own)
+    temporary = not failed and (bool(delayed) or bool(_DELAY_SUBJECT.search(inc.msg.subject)))
+    return Classification(
+        "bounce",
+        f"{reason}_delayed" if temporary else reason,
+        bounced=failed,
+        temporary=temporary,
+        original_message_ids=report.original_message_ids,
+        delayed=delayed,
+    )
+
+
+def dsn(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    # RFC 3464 / RFC 6522: the report part is the evidence; a delivery-status part outside a
+    # multipart/report (seen from old MTAs) counts too when we have the raw bytes.
+    if inc.report_type != "delivery-status" and not inc.has_dsn:
+        return None
+    report = inc.bounce
+    if report.source == "dsn" and not report.found:
+        # Action delivered/relayed/expanded only: a success notice, nothing bounced.
+        return Classification(
+            "auto_reply", "dsn_success", original_message_ids=report.original_message_ids
+        )
+    result = _bounce(inc, ctx, "bounce_dsn")
+    if result.temporary:
+        return result
+    return Classification(
+        "bounce",
+        "bounce_dsn_failed" if result.bounced else "bounce_dsn_unreadable",
+        bounced=result.bounced,
+        original_message_ids=result.original_message_ids,
+        delayed=result.delayed,
+    )
+
+
+_READ_SUBJECT = re.compile(
+    r"(?i)^\s*(?:gelesen|read|nicht gelesen|not read|ungelesen gelöscht|zugestellt|delivered"
+    r"|lesebestätigung|read receipt|return receipt|read report)\s*:"
+)
+
+
+def read_receipt(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    # RFC 8098 (MDN); Outlook and Exchange also send subject-only receipts without the report.
+    if inc.report_type == "disposition-notification" or _READ_SUBJECT.search(inc.msg.subject):
+        return Classification("auto_reply", "read_receipt")
+    return None
+
+
+def report(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    if inc.msg.content_type != "multipart/report":
+        return None
+    if inc.report_type == "feedback-report":
+        # RFC 5965 ARF: someone marked our mail as spam. Never answered; a person should see it.
+        return Classification("other", "feedback_report")
+    return Classification("auto_reply", "report")
+
+
+_DAEMON_LOCALPARTS = frozenset(
+    ("mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon", "postmaster")
+)
+_DAEMON_NAMES = re.compile(
+    r"(?i)^(?:mail delivery (?:system|subsystem|service)|mail administrator|mailer[- ]daemon"
+    r"|post office|e-?mail delivery system)$"
+)
+
+
+def bounce_sender(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    msg = inc.msg
+    local = msg.sender.split("@", 1)[0]
+    if local in _DAEMON_LOCALPARTS or _DAEMON_NAMES.match(msg.sender_name.strip()):
+        return _bounce(inc, ctx, "bounce_mailer_daemon")
+    return None
+
+
+def bounce_header(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    # Exim names the failed recipients in X-Failed-Recipients.
+    values = inc.msg.headers.get("x-failed-recipients")
+    if not values:
+        return None
+    extra = [a.strip().strip("<>").lower() for v in values for a in v.split(",") if "@" in a]
+    return _bounce(inc, ctx, "bounce_failed_recipients", extra)
+
+
+_BOUNCE_SUBJECT = re.compile(
+    r"(?i)^\s*(?:\[[^\]]*\]\s*)?(?:"
+    r"undeliver(?:ed|able)|undelivered mail returned to sender|delivery status notification"
+    r"|delivery (?:failure|failed|notification|report|problem)|failure notice|returned mail"
+    r"|mail delivery (?:failed|failure|problem)|message delivery failure|mail returned"
+    r"|unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|benachrichtigung zum übermittlungs"
+    r"|non[- ]?deliver(?:y|able)|warning: could not send message|delayed mail"
+    r"|delivery delayed|zustellung verzögert|message not delivered|unable to deliver"
+    r"|could not send message|mail system error|returned to sender|delivery has failed"
+    r")"
+)
+_DELAY_SUBJECT = re.compile(
+    r"(?i)(?:\(delay\)|delayed mail|delivery delayed|warning: could not send message"
+    r"|zustellung verzögert|\(verzögerung\)|still being retried|delivery status notification "
+    r"\(delay\))"
+)
+
+
+def bounce_subject(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    if _BOUNCE_SUBJECT.search(inc.msg.subject):
+        return _bounce(inc, ctx, "bounce_subject")
+    return None
+
+
+def bounce_null_sender(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    # A null reverse-path alone also marks auto-replies (Exchange sends OOF with <>), so only a
+    # readable failure report makes it a bounce.
+    if inc.msg.return_path == "" and inc.bounce.found:
+        return _bounce(inc, ctx, "bounce_null_sender")
+    return None
+
+
+# --- 9-14. automatic mail by header -------------------------------------------------------------
+
+
+def auto_submitted(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    # RFC 3834 5.1: any value other than "no" means the message was generated automatically.
+    value = _header_value(inc.msg, "auto-submitted")
+    if value and value != "no":
+        return Classification("auto_reply", "auto_submitted")
+    return None
+
+
+_AUTOREPLY_HEADERS = (
+    "x-autoreply",
+    "x-autorespond",
+    "x-autoresponder",
+    "x-autoreply-from",
+    "x-mail-autoreply",
+    "x-fc-machinegenerated",
+)
+
+
+def x_autoreply(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    msg = inc.msg
+    if any(_has_header(msg, name) for name in _AUTOREPLY_HEADERS):
+        return Classification("auto_reply", "x_autoreply")
+    if _header_value(msg, "x-autogenerated") == "reply":  # Outlook.com
+        return Classification("auto_reply", "x_autoreply")
+    if _header_value(msg, "x-apple-action") == "vacation":  # iCloud vacation: no other sign
+        return Classification("auto_reply", "x_autoreply")
+    if "autoresponder" in (msg.header("x-post-messageclass") or "").lower():
+        return Classification("auto_reply", "x_autoreply")
+    return None
+
+
+def auto_response_suppress(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    # Exchange marks its own automatic mail (OOF, receipts) so that others do not answer it.
+    value = _header_value(inc.msg, "x-auto-response-suppress")
+    if value and value != "none":
+        return Classification("auto_reply", "auto_response_suppress")
+    return None
+
+
+def precedence(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    value = _header_value(inc.msg, "precedence")
+    if value in ("bulk", "junk", "list"):
+        return Classification("auto_reply", f"precedence_{value}")
+    return None
+
+
+def list_mail(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    msg = inc.msg
+    if any(_has_header(msg, h) for h in ("list-id", "list-unsubscribe", "list-post")):
+        return Classification("auto_reply", "list_mail")
+    return None
+
+
+def null_sender(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    # RFC 5321 4.5.5: the null reverse-path <> marks notifications that must not be answered.
+    if inc.msg.return_path == "":
+        return Classification("auto_reply", "null_sender")
+    return None
+
+
+# --- 15-17. automatic mail by text --------------------------------------------------------------
+
+_OOO_SUBJECT = re.compile(
+    r"(?i)(?:automatische antwort|abwesenheitsnotiz|abwesenheitsmeldung|abwesenheit:"
+    r"|out of (?:the )?office|automatic reply|auto[- ]?reply|autoreply|auto[- ]?response"
+    r"|automatische rückantwort|automatische benachrichtigung|vacation (?:reply|notice)"
+    r"|urlaubsbenachrichtigung|urlaubsnotiz|\bOOO\b|away from (?:the )?office"
+    r"|nicht im büro|außer haus|ausser haus|abwesend bis)"
+)
+# Phrases only robots write; they decide alone.
+_AUTO_BODY_STRONG = re.compile(
+    r"(?i)(?:dies ist eine automatische (?:antwort|nachricht|benachrichtigung)"
+    r"|diese (?:nachricht|e-?mail) wurde automatisch (?:generiert|erstellt|versendet)"
+    r"|this is an? (?:automatic|automated|auto-generated) (?:reply|response|message)"
+    r"|this (?:message|e-?mail) (?:was|has been) (?:automatically|auto-?)generated"
+    r"|automatische antwort|abwesenheitsnotiz|automatic reply)"
+)
+# Phrases a person may also write ("I am out of office next week, but register me"): they decide
+# only when the text has no registration or cancellation words.
+_AUTO_BODY_WEAK = re.compile(
+    r"(?i)(?:\b(?:ich bin|bin ich|i am|i'm|i will be|ich befinde mich)\b[^.\n]{0,80}?"
+    r"(?:nicht im büro|nicht im hause|außer haus|ausser haus|abwesend|nicht erreichbar|im urlaub"
+    r"|out of (?:the )?office|on (?:vacation|holiday|annual leave|leave)|away from (?:the|my)"
+    r" (?:office|desk)|currently away|not in the office)"
+    r"|\bout of (?:the )?office\b|\bthank you for your (?:e-?mail|message)\. i am\b"
+    r"|\bvielen dank für ihre (?:e-?mail|nachricht)\. ich bin\b)"
+)
+_TICKET_SUBJECT = re.compile(
+    r"(?i)(?:\[(?:ticket|case|request|anfrage|vorgang|incident)\s*(?:#|nr\.?|no\.?|:)?\s*\d+\]"
+    r"|\bticket\s*#\s*\d+|\[#\d{3,}\])"
+)
+
+
+def out_of_office(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    if _OOO_SUBJECT.search(inc.msg.subject):
+        return Classification("auto_reply", "out_of_office_subject")
+    head = inc.unquoted[:_HEAD_CHARS]
+    if _AUTO_BODY_STRONG.search(head):
+        return Classification("auto_reply", "out_of_office_body")
+    if _AUTO_BODY_WEAK.search(head) and not (_intent(_CANCEL, head) or _intent(_REGISTER, head)):
+        return Classification("auto_reply", "out_of_office_body")
+    return None
+
+
+def ticket_system(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    if _TICKET_SUBJECT.search(inc.msg.subject):
+        return Classification("auto_reply", "ticket_system")
+    return None
+
+
+def no_sender(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    if not inc.msg.sender:
+        return Classification("other", "no_sender")
+    return None
+
+
+# --- 18-21. what a person wants -----------------------------------------------------------------
+
+_HEAD_CHARS = 3000  # intent lives at the top; long mails (newsletters) should not match by chance
+
+_CANCEL = re.compile(
+    r"(?i)(?:\babmeld\w*|\babmelden\b|\bmelde[nt]? (?:mich|uns|\w+ \w+) (?:\w+ )?ab\b"
+    r"|\bstornier\w*|\bstorno\b|\babsage\b|\bsage[n]? (?:\w+ ){0,3}ab\b|\babsagen\b"
+    r"|\b(?:kann|können|könnte|werde|werden)\b(?:[^.\n]{0,40}?)\bnicht\b"
+    r"(?:[^.\n]{0,30}?)\b(?:teilnehmen|kommen|dabei sein)\b"
+    r"|\bnehmen? (?:\w+ )?nicht teil\b|\bziehe (?:meine|unsere) anmeldung zurück\b"
+    r"|\bcancel(?:l?ing|l?ed)? (?:my|our|the|his|her) (?:registration|booking|attendance|place"
+    r"|seat|spot|participation)|\bcancell?ation\b|\bplease cancel\b"
+    r"|\b(?:i|we) (?:have to|must|need to|would like to|want to) cancel\b"
+    r"|\bunsubscribe (?:me|us) from the (?:event|symposium|conference)"
+    r"|\b(?:can|could|will) (?:no longer|not|n't) (?:be able to )?attend\b"
+    r"|\b(?:can't|cannot|won't|unable to) (?:be able to )?(?:attend|make it|come)\b"
+    r"|\bwithdraw (?:my|our) registration\b)"
+)
+_REGISTER = re.compile(
+    r"(?i)(?:\banmeld\w*|\banmelden\b|\bmelde[nt]? (?:mich|uns|\w+ \w+) (?:\w+ )?(?:\w+ )?an\b"
+    r"|\bnehme[n]? (?:\w+ )?teil\b|\bteilnahme\w*|\bteilnehmen\b|\bteilnehmer\w*"
+    r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
+    r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
+)
+
+
+def _intent(pattern: re.Pattern[str], text: str) -> bool:
+    return bool(pattern.search(text))
+
+
+def cancellation(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    head = inc.unquoted[:_HEAD_CHARS]
+    # In a reply to our mail the subject is ours ("Re: Ihre Abmeldung ..."), so only the body.
+    subject = "" if inc.is_reply_to_own(ctx) else inc.msg.subject
+    if _intent(_CANCEL, subject) or _intent(_CANCEL, head):
+        return Classification("cancellation", "cancellation")
+    return None
+
+
+def reply_to_own_message(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    if inc.is_reply_to_own(ctx):
+        return Classification("other", "reply_to_own_message")
+    return None
+
+
+def registration(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    if _intent(_REGISTER, inc.msg.subject) or _intent(_REGISTER, inc.unquoted[:_HEAD_CHARS]):
+        return Classification("registration", "registration")
+    return None
+
+
+def no_intent(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    return Classification("other", "no_intent")
+
+
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("own_address", own_address),
+    ("dsn", dsn),
+    ("read_receipt", read_receipt),
+    ("report", report),
+    ("bounce_sender", bounce_sender),
+    ("bounce_header", bounce_header),
+    ("bounce_subject", bounce_subject),
+    ("bounce_null_sender", bounce_null_sender),
+    ("auto_submitted", auto_submitted),
+    ("x_autoreply", x_autoreply),
+    ("auto_response_suppress", auto_response_suppress),
+    ("precedence", precedence),
+    ("list_mail", list_mail),
+    ("null_sender", null_sender),
+    ("out_of_office", out_of_office),
+    ("ticket_system", ticket_system),
+    ("no_sender", no_sender),
+    ("cancellation", cancellation),
+    ("reply_to_own_message", reply_to_own_message),
+    ("registration", registration),
+    ("no_intent", no_intent),
+)
+
+
+def classify(msg: ParsedMessage, ctx: ClassifyContext, raw: bytes | None = None) -> Classification:
+    """Run the rules in order; the first that matches decides.
+
+    ``raw`` (the message's bytes) is optional; with it, bounces are read from their
+    message/delivery-status parts and by flufl.bounce, without it only from the text.
+    """
+    inc = Incoming(msg, raw)
+    for _name, rule in RULES:
+        result = rule(inc, ctx)
+        if result is not None:
+            return result
+    return Classification("other", "no_rule_matched")
+
+
+# --- quoted text --------------------------------------------------------------------------------
+
+_QUOTE_HEADER = re.compile(
+    r"(?i)^\s*(?:am\b.{0,120}\bschrieb\b.{0,200}:\s*$|on\b.{0,160}\bwrote:\s*$"
+    r"|le\b.{0,120}\ba écrit\s*:\s*$)"
+)
+_WRAPPED_START = re.compile(r"(?i)^\s*(?:am|on|le)\b")
+_QUOTE_START = re.compile(
+    r"(?i)^\s*(?:-{2,}\s*(?:ursprüngliche nachricht|original message|weitergeleitete nachricht"
+    r"|forwarded message|nachricht im original)\s*-{2,}|_{10,}\s*$|begin forwarded message:)"
+)
+_OUTLOOK_FROM = re.compile(r"(?i)^\s*\*?(?:von|from)\s*:\*?\s+\S")
+_OUTLOOK_FIELDS = re.compile(
+    r"(?i)^\s*\*?(?:gesendet|sent|datum|date|an|to|betreff|subject|cc)\s*:\*?(?:\s|$)"
+)
+
+
+def unquoted_text(text: str) -> str:
+    """The part of a mail body the sender wrote now: quoted lines and quoted originals removed.
+
+    Drops lines starting with ">" and cuts at the first "Am … schrieb …:", "On … wrote:" (also
+    when the mail client wrapped it over two lines), "-----Ursprüngliche Nachricht-----",
+    "-----Original Message-----", an Outlook "Von: / Gesendet: / An: / Betreff:" block or an
+    Outlook underscore rule. Signatures are kept (extraction may want the name in them). Pure.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if _QUOTE_START.match(line) or _QUOTE_HEADER.match(line):
+            break
+        if (
+            i + 1 < len(lines)
+            and _WRAPPED_START.match(line)
+            and _QUOTE_HEADER.match(f"{line} {lines[i + 1].strip()}")
+        ):
+            break
+        if _OUTLOOK_FROM.match(line) and _outlook_block(lines[i + 1 : i + 6]):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+def _outlook_block(following: list[str]) -> bool:
+    """True when at least two header-like lines (Gesendet/An/Betreff ...) follow a "Von:" line."""
+    return sum(1 for line in following if _OUTLOOK_FIELDS.match(line)) >= 2
