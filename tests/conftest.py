@@ -76,7 +76,7 @@ security = "none"
 from = "Stadt Bonn – Anmeldung <{MAILBOX_USER}>"
 
 [database]
-url = "{db_url or 'sqlite:///anmeldung.db'}"
+url = "{db_url or "sqlite:///anmeldung.db"}"
 {extra}
 """,
         encoding="utf-8",

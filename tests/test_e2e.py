@@ -8,9 +8,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
-
 from anmeldung.devservers import append
+from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
 
 
 def _folder_uids(servers: MailServers, folder: str) -> list[int]:
@@ -42,14 +41,18 @@ def test_registration_loop(servers: MailServers, tmp_path: Path) -> None:
 
     # Database: every message recorded with its raw bytes, one registration each.
     db = sqlite3.connect(tmp_path / "anmeldung.db")
-    rows = db.execute("SELECT mailbox, uidvalidity, uid, message_id, raw, status FROM messages").fetchall()
+    rows = db.execute(
+        "SELECT mailbox, uidvalidity, uid, message_id, raw, status FROM messages"
+    ).fetchall()
     assert len(rows) == len(examples)
     assert all(r[1] and r[2] and r[4] for r in rows)
     assert {r[5] for r in rows} == {"processed"}
     regs = dict(db.execute("SELECT email, name FROM registrations").fetchall())
     assert regs["j.mueller@stadt-bonn.example"]
     assert "ayse.yildiz@city-of-leeds.example" in regs
-    assert db.execute("SELECT count(*) FROM outbox WHERE status = 'sent'").fetchone()[0] == len(examples)
+    assert db.execute("SELECT count(*) FROM outbox WHERE status = 'sent'").fetchone()[0] == len(
+        examples
+    )
     db.close()
 
     # Mailbox: the watched folder is empty, everything is in the processed folder.
@@ -84,8 +87,17 @@ def test_registration_loop(servers: MailServers, tmp_path: Path) -> None:
     # Exports carry the contract fields.
     exported = json.loads(run_cli(config, "export", "--format", "json").out)
     assert len(exported) == len(examples)
-    for field in ("id", "email", "name", "title", "organisation", "status", "registered_at",
-                  "confirmation_sent_at", "message_id"):
+    for field in (
+        "id",
+        "email",
+        "name",
+        "title",
+        "organisation",
+        "status",
+        "registered_at",
+        "confirmation_sent_at",
+        "message_id",
+    ):
         assert field in exported[0]
     assert {r["status"] for r in exported} == {"confirmed"}
     assert all(r["confirmation_sent_at"] for r in exported)
@@ -93,7 +105,9 @@ def test_registration_loop(servers: MailServers, tmp_path: Path) -> None:
     assert "5 confirmed" in listing
 
 
-def test_poll_fails_clearly_when_mailbox_is_unreachable(servers: MailServers, tmp_path: Path) -> None:
+def test_poll_fails_clearly_when_mailbox_is_unreachable(
+    servers: MailServers, tmp_path: Path
+) -> None:
     config = write_config(tmp_path / "anmeldung.toml", servers)
     run_cli(config, "init")
     servers.dovecot.stop()
@@ -107,7 +121,9 @@ def test_poll_fails_clearly_when_mailbox_is_unreachable(servers: MailServers, tm
 
 def test_poll_fails_clearly_on_wrong_password(servers: MailServers, tmp_path: Path) -> None:
     config = write_config(tmp_path / "anmeldung.toml", servers)
-    text = config.read_text().replace(f'password = "{servers.dovecot.password}"', 'password = "wrong"')
+    text = config.read_text().replace(
+        f'password = "{servers.dovecot.password}"', 'password = "wrong"'
+    )
     config.write_text(text)
     run_cli(config, "init")
     result = run_cli(config, "poll", check=False)

@@ -55,6 +55,7 @@ def _setup_logging(verbose: int, debug: bool, default: int = logging.WARNING) ->
     logging.getLogger("mailparser").setLevel(logging.ERROR if level > logging.DEBUG else level)
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
     logging.getLogger("imapclient").setLevel(max(level, logging.INFO))
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -121,9 +122,6 @@ def poll(state: State) -> None:
 
     Exits non-zero with one line when the mailbox, the SMTP server or the config is unusable.
     """
-    if state.verbose == 0 and not state.debug:
-        logging.getLogger().setLevel(logging.INFO)
-        logging.getLogger("anmeldung").setLevel(logging.WARNING)
     stats = _worker(state).poll_once()
     ib, ob = stats.inbox, stats.outbox
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(ib.kinds.items())) or "none"
@@ -155,7 +153,9 @@ def run(state: State) -> None:
     type=click.Choice(["confirmed", "waitlisted", "cancelled"]),
     help="Only registrations with this status.",
 )
-@click.option("--search", metavar="TEXT", help="Only rows whose email, name or organisation contain TEXT.")
+@click.option(
+    "--search", metavar="TEXT", help="Only rows whose email, name or organisation contain TEXT."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_obj
 def list_(state: State, status: str | None, search: str | None, as_json: bool) -> None:
@@ -209,11 +209,22 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
     "--format", "fmt", type=click.Choice(["json", "csv"]), required=True, help="Output format."
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write to FILE instead of standard output.",
 )
-@click.option("--delimiter", default=",", show_default=True, help="CSV field separator (';' for German Excel).")
-@click.option("--status", type=click.Choice(["confirmed", "waitlisted", "cancelled"]), help="Only this status.")
+@click.option(
+    "--delimiter",
+    default=",",
+    show_default=True,
+    help="CSV field separator (';' for German Excel).",
+)
+@click.option(
+    "--status",
+    type=click.Choice(["confirmed", "waitlisted", "cancelled"]),
+    help="Only this status.",
+)
 @click.pass_obj
 def export(state: State, fmt: str, output: Path | None, delimiter: str, status: str | None) -> None:
     """Export registrations as JSON (an array of objects) or CSV (UTF-8 with BOM)."""
@@ -234,7 +245,9 @@ def export(state: State, fmt: str, output: Path | None, delimiter: str, status: 
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.pass_obj
 def parse(state: State, files: tuple[Path, ...], as_json: bool) -> None:
@@ -274,7 +287,10 @@ def parse(state: State, files: tuple[Path, ...], as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--kind", help="Only messages of this kind (registration, cancellation, auto_reply, bounce, other, error).")
+@click.option(
+    "--kind",
+    help="Only this kind: registration, cancellation, auto_reply, bounce, other, error.",
+)
 @click.option("--status", help="Only messages with this status (processed, review, ignored).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -321,7 +337,11 @@ def messages(state: State, kind: str | None, status: str | None, as_json: bool) 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (click exits on its own when run as a script)."""
     try:
-        cli.main(args=list(args) if args is not None else None, prog_name="anmeldung", standalone_mode=True)
+        cli.main(
+            args=list(args) if args is not None else None,
+            prog_name="anmeldung",
+            standalone_mode=True,
+        )
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return 0

@@ -1,4 +1,4 @@
-"""Pure: Jinja2 templates (StrictUndefined, HTML autoescaped) -> a complete outgoing EmailMessage."""
+"""Pure: Jinja2 templates (StrictUndefined, HTML autoescaped) -> a complete outgoing message."""
 
 from __future__ import annotations
 
@@ -29,10 +29,34 @@ _WEEKDAYS = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
 _MONTHS = {
-    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
-           "Oktober", "November", "Dezember"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"),
+    "de": (
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
 }
 
 
@@ -115,12 +139,25 @@ class Composer:
 
     def check(self) -> None:
         """Render every kind and language once with sample data, so errors show at startup."""
-        sample = Person(email="muster@example.org", name="Erika Mustermann", title="Dr.",
-                        salutation="Frau", organisation="Stadt Musterhausen")
+        sample = Person(
+            email="muster@example.org",
+            name="Erika Mustermann",
+            title="Dr.",
+            salutation="Frau",
+            organisation="Stadt Musterhausen",
+        )
         for kind in MAIL_KINDS:
             for lang in LANGUAGES:
-                self.compose(Reply(kind=kind, to=sample.email, to_name=sample.name,
-                                   people=(sample,), language=lang, in_reply_to="x@example.org"))
+                self.compose(
+                    Reply(
+                        kind=kind,
+                        to=sample.email,
+                        to_name=sample.name,
+                        people=(sample,),
+                        language=lang,
+                        in_reply_to="x@example.org",
+                    )
+                )
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
         try:
@@ -170,8 +207,9 @@ class Composer:
         msg["From"] = smtp.from_address
         # A stranger's name goes into a header only cleaned (no CR/LF, no control characters);
         # Address() then RFC 2047-encodes it, so "\r\nBcc:" can never start a header.
-        msg["To"] = Address(display_name=clean_line(reply.to_name or "", 120),
-                            addr_spec=clean_line(reply.to, 320))
+        msg["To"] = Address(
+            display_name=clean_line(reply.to_name or "", 120), addr_spec=clean_line(reply.to, 320)
+        )
         if smtp.reply_to is not None:
             msg["Reply-To"] = smtp.reply_to
         msg["Subject"] = subject

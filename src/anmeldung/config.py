@@ -200,7 +200,9 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         timeout_seconds=mb.get_positive_float("timeout_seconds", 60.0),
     )
     if len({mailbox.folder, mailbox.processed_folder, mailbox.review_folder}) != 3:
-        raise r.error("mailbox", "processed_folder", "folder, processed_folder and review_folder must differ")
+        raise r.error(
+            "mailbox", "processed_folder", "folder, processed_folder and review_folder must differ"
+        )
     mb.done()
     _warn_plaintext(warnings, "mailbox", mailbox.host, mailbox.security)
 
@@ -213,7 +215,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         security=sm.get_security(),
         username=sm_username,
         password=sm_password,
-        from_address=sm.get_address("from", required=True),
+        from_address=_required(sm.get_address("from", required=True)),
         reply_to=sm.get_address("reply_to", required=False),
         timeout_seconds=sm.get_positive_float("timeout_seconds", 60.0),
     )
@@ -263,6 +265,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     )
 
 
+def _required(value: Address | None) -> Address:
+    assert value is not None  # get_address(required=True) raised otherwise
+    return value
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -288,10 +295,10 @@ def _anchor_sqlite_url(url: str, path: Path | None) -> str:
     prefix = "sqlite:///"
     if path is None or not url.startswith(prefix):
         return url
-    rest = url[len(prefix):]
+    rest = url[len(prefix) :]
     if not rest or rest.startswith("/") or rest.startswith(":memory:") or rest.startswith("file:"):
         return url
-    return prefix + str((path.parent.resolve() / rest))
+    return prefix + str(path.parent.resolve() / rest)
 
 
 T = TypeVar("T")
@@ -312,7 +319,8 @@ class _Reader:
         for name, value in self.data.items():
             if name not in allowed:
                 raise ConfigError(
-                    f"{self.where()}: unknown section [{name}] (known: {', '.join(sorted(allowed))})"
+                    f"{self.where()}: unknown section [{name}] "
+                    f"(known: {', '.join(sorted(allowed))})"
                 )
             if not isinstance(value, dict):
                 raise ConfigError(f"{self.where()}: {name} must be a [table]")
@@ -397,14 +405,22 @@ class _Section:
             return None
         name, addr = parseaddr(value)
         if "@" not in addr or any(c in value for c in "\r\n"):
-            raise self.error(key, f'must be an address like "Stadt Bonn <anmeldung@bonn.example>", not {value!r}')
+            raise self.error(
+                key, f'must be an address like "Stadt Bonn <anmeldung@bonn.example>", not {value!r}'
+            )
         username, _, domain = addr.rpartition("@")
         return Address(display_name=name, username=username, domain=domain)
 
     def get_password(self, *, required: bool) -> Secret | None:
-        given = [k for k in ("password", "password_env", "password_file") if self._raw(k) is not None]
+        given = [
+            k for k in ("password", "password_env", "password_file") if self._raw(k) is not None
+        ]
         if len(given) > 1:
-            raise self.error(given[1], f"give only one of password, password_env, password_file (found {', '.join(given)})")
+            raise self.error(
+                given[1],
+                "give only one of password, password_env, password_file "
+                f"(found {', '.join(given)})",
+            )
         if not given:
             if required:
                 raise self.error("password", "is required (or password_env / password_file)")

@@ -138,7 +138,9 @@ class ImapMailbox:
                 small = [u for u in chunk if int(meta.get(u, {}).get(b"RFC822.SIZE", 0)) <= limit]
                 bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
             except _IMAP_ERRORS as exc:
-                raise MailboxError(f"fetching from {self.config.folder!r} failed: {_text(exc)}") from exc
+                raise MailboxError(
+                    f"fetching from {self.config.folder!r} failed: {_text(exc)}"
+                ) from exc
             for uid in chunk:
                 if uid not in meta:
                     continue  # expunged meanwhile by someone else

@@ -111,7 +111,9 @@ class Registration(Base):
     # Where confirmations go: the attendee's own address, or the sender who registered them.
     contact_email: Mapped[str] = mapped_column(String(320))
     language: Mapped[str] = mapped_column(String(5), default="de")
-    status: Mapped[str] = mapped_column(String(20), default="confirmed")  # confirmed|waitlisted|cancelled
+    status: Mapped[str] = mapped_column(
+        String(20), default="confirmed"
+    )  # confirmed|waitlisted|cancelled
     confidence: Mapped[float | None] = mapped_column()
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

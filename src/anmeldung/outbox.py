@@ -123,7 +123,8 @@ def mark_failed(
 
 def backoff(attempts: int) -> dt.timedelta:
     """1, 2, 4, 8 … minutes, at most six hours."""
-    return min(BACKOFF_BASE * (2 ** max(0, attempts - 1)), BACKOFF_MAX)
+    delay: dt.timedelta = BACKOFF_BASE * (2 ** max(0, attempts - 1))
+    return min(delay, BACKOFF_MAX)
 
 
 def pending(session: Session) -> Sequence[OutboxMessage]:

@@ -105,7 +105,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
         content_type=msg.get_content_type(),
         text=clean_text(text_body, MAX_BODY_CHARS),
         html=clean_text(html_body, MAX_BODY_CHARS),
-        headers={k: tuple(clean_line(v, MAX_HEADER_CHARS) for v in vs) for k, vs in headers.items()},
+        headers={
+            k: tuple(clean_line(v, MAX_HEADER_CHARS) for v in vs) for k, vs in headers.items()
+        },
         defects=tuple(defects),
         size=len(raw),
     )
@@ -206,7 +208,9 @@ def _header_text(value: Any) -> str:
     """Decode one header value (str, email.header.Header, RFC 2047 words) to text."""
     try:
         if not isinstance(value, str) or "=?" in value:
-            text = str(make_header(decode_header(str(value) if not isinstance(value, str) else value)))
+            text = str(
+                make_header(decode_header(str(value) if not isinstance(value, str) else value))
+            )
         else:
             text = value
     except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):

@@ -136,7 +136,10 @@ class Worker:
 
         if fetched.raw is None:
             return self._quarantine(
-                mailbox, fetched, None, stats,
+                mailbox,
+                fetched,
+                None,
+                stats,
                 f"message is {fetched.size} bytes, over the limit of {cfg.max_message_bytes}",
             )
         try:
@@ -150,7 +153,9 @@ class Worker:
         if dup is not None:
             log.info(
                 "uid %s: Message-ID %s was already handled as message #%s",
-                fetched.uid, analysis.parsed.message_id, dup.id,
+                fetched.uid,
+                analysis.parsed.message_id,
+                dup.id,
             )
             stats.duplicates += 1
             return dup.folder or cfg.processed_folder
@@ -167,7 +172,9 @@ class Worker:
                     size=fetched.size,
                 )
                 result = handle(s, self.config, self.composer, row, analysis)
-                row.folder = cfg.review_folder if result.status == "review" else cfg.processed_folder
+                row.folder = (
+                    cfg.review_folder if result.status == "review" else cfg.processed_folder
+                )
                 folder = row.folder
         except SQLAlchemyError as exc:
             if _is_unique_violation(exc):
@@ -183,7 +190,11 @@ class Worker:
         stats.kinds[analysis.kind] += 1
         log.info(
             "message #%s (%s): %s/%s -> %s%s",
-            row.id, analysis.parsed.message_id, analysis.kind, analysis.reason, result.status,
+            row.id,
+            analysis.parsed.message_id,
+            analysis.kind,
+            analysis.reason,
+            result.status,
             f", {len(result.queued)} reply queued" if result.queued else "",
         )
         return folder
@@ -211,9 +222,13 @@ class Worker:
             if analysis is None:
                 import hashlib
 
-                row.message_key = "sha256:" + hashlib.sha256(
-                    fetched.raw or f"uid:{mailbox.key}:{mailbox.uidvalidity}:{fetched.uid}".encode()
-                ).hexdigest()
+                row.message_key = (
+                    "sha256:"
+                    + hashlib.sha256(
+                        fetched.raw
+                        or f"uid:{mailbox.key}:{mailbox.uidvalidity}:{fetched.uid}".encode()
+                    ).hexdigest()
+                )
             row.status = "review"
             row.error = error[:4000]
             row.folder = cfg.review_folder
@@ -307,8 +322,9 @@ class Worker:
             raise
         finally:
             with self.db.transaction() as s:
-                run = s.get(PollRun, run_id)
-                if run is not None:
+                done = s.get(PollRun, run_id)
+                if done is not None:
+                    run = done
                     run.finished_at = utcnow()
                     run.fetched = inbox.waiting
                     run.recorded = inbox.recorded

@@ -136,9 +136,14 @@ def _register(
     status = "confirmed"
     cap = config.event.capacity
     if cap is not None:
-        taken = session.scalar(
-            select(func.count()).select_from(Registration).where(Registration.status == "confirmed")
-        ) or 0
+        taken = (
+            session.scalar(
+                select(func.count())
+                .select_from(Registration)
+                .where(Registration.status == "confirmed")
+            )
+            or 0
+        )
         if taken + len(new) > cap:
             status = "waitlisted"
     for reg, _att in new:
@@ -147,7 +152,12 @@ def _register(
 
     result = Handled("processed", registered=[r.id for r, _ in new])
     result.queued = _queue_replies(
-        session, config, composer, row, analysis, [r for r, _ in new],
+        session,
+        config,
+        composer,
+        row,
+        analysis,
+        [r for r, _ in new],
         "confirmation" if status == "confirmed" else "waitlist",
     )
     return result

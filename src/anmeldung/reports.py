@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import InboundMessage, Registration
@@ -32,7 +32,8 @@ EXPORT_FIELDS = (
 )
 
 
-def registrations_query(status: str | None = None, search: str | None = None) -> Select[Any]:
+def registrations_query(status: str | None = None, search: str | None = None) -> Any:
+    """Registrations with their Message-ID (untyped: Select's generics differ in 2.0 and 2.1)."""
     query = (
         select(Registration, InboundMessage.message_id)
         .outerjoin(InboundMessage, Registration.message_pk == InboundMessage.id)
@@ -95,13 +96,17 @@ def _iso(value: Any) -> Any:
 
 
 def to_json(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps([{k: _iso(v) for k, v in r.items()} for r in rows], ensure_ascii=False, indent=2)
+    return json.dumps(
+        [{k: _iso(v) for k, v in r.items()} for r in rows], ensure_ascii=False, indent=2
+    )
 
 
 def to_csv(rows: Iterable[dict[str, Any]], delimiter: str = ",", bom: bool = True) -> str:
     """CSV for spreadsheets; the BOM makes German Excel read the umlauts as UTF-8."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, delimiter=delimiter, lineterminator="\r\n")
+    writer = csv.DictWriter(
+        out, fieldnames=EXPORT_FIELDS, delimiter=delimiter, lineterminator="\r\n"
+    )
     writer.writeheader()
     for r in rows:
         writer.writerow({k: ("" if r.get(k) is None else _iso(r.get(k))) for k in EXPORT_FIELDS})

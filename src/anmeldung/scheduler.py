@@ -1,4 +1,4 @@
-"""The `run` worker: APScheduler 3 runs the poll cycle; SIGTERM/SIGINT stop it after the current message."""
+"""The `run` worker: APScheduler 3 runs the poll cycle; SIGTERM/SIGINT end it after one message."""
 
 from __future__ import annotations
 
