@@ -1,0 +1,53 @@
+"""`anmeldung run`: the scheduled worker handles new mail and stops cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
+
+from anmeldung.devservers import append
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_run_polls_on_schedule_and_stops_on_signal(
+    servers: MailServers, tmp_path: Path, signum: signal.Signals
+) -> None:
+    config = write_config(
+        tmp_path / "anmeldung.toml", servers, extra="[schedule]\npoll_seconds = 1\n"
+    )
+    run_cli(config, "init")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anmeldung", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "ANMELDUNG_CONFIG"},
+    )
+    try:
+        # Mail that arrives while the worker runs is answered by a later scheduled poll.
+        time.sleep(1.5)
+        client = servers.dovecot.imap(MAILBOX_USER)
+        append(client, "INBOX", (EXAMPLES / "03-professor-8bit.eml").read_bytes())
+        client.logout()
+        got = servers.smtp.wait_for(1, timeout=15)
+        assert got[0].rcpt_tos == ["h.vonderheide@uni-koeln.example"]
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "worker started" in err
+    assert "stopping after the current message" in err
+    assert "worker stopped" in err
+    assert "Traceback" not in err
+    # Nothing went out twice while the worker ran several cycles.
+    assert len(servers.smtp.messages) == 1
