@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
 
 from anmeldung.devservers import append
+from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -39,7 +39,7 @@ def test_run_polls_on_schedule_and_stops_on_signal(
         got = servers.smtp.wait_for(1, timeout=15)
         assert got[0].rcpt_tos == ["h.vonderheide@uni-koeln.example"]
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
