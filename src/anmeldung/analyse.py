@@ -36,13 +36,19 @@ class Analysis:
 
 
 def analyse(raw: bytes, ctx: ClassifyContext, default_language: str = "de") -> Analysis:
-    return analyse_parsed(parse_message(raw), ctx, default_language)
+    return analyse_parsed(parse_message(raw), ctx, default_language, raw=raw)
 
 
 def analyse_parsed(
-    parsed: ParsedMessage, ctx: ClassifyContext, default_language: str = "de"
+    parsed: ParsedMessage,
+    ctx: ClassifyContext,
+    default_language: str = "de",
+    *,
+    raw: bytes | None = None,
 ) -> Analysis:
-    classification = classify(parsed, ctx)
+    """Classify, then extract people only from mail that registers or cancels."""
+    # The raw bytes let the bounce rules read delivery-status parts the parsed view drops.
+    classification = classify(parsed, ctx, raw=raw)
     attendees: tuple[Attendee, ...] = ()
     if classification.kind in ("registration", "cancellation"):
         attendees = tuple(extract_attendees(parsed))

@@ -60,6 +60,9 @@ class MailboxConfig:
     batch_size: int = 100
     max_message_bytes: int = 25 * 1024 * 1024
     timeout_seconds: float = 60.0
+    # RFC 2177: wait in IDLE where the server offers it; renew before servers' 30-minute cut.
+    idle: bool = True
+    idle_renew_seconds: int = 25 * 60
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,14 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """The loop fuse: caps on automatic replies, whatever the classifier thought."""
+
+    replies_per_address_per_day: int = 3
+    replies_per_hour: int = 300
+
+
+@dataclass(frozen=True)
 class Config:
     event: EventConfig
     mailbox: MailboxConfig
@@ -104,6 +115,7 @@ class Config:
     database: DatabaseConfig
     schedule: ScheduleConfig
     report: ReportConfig
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     path: Path | None = None
     # Things that are allowed but worth saying (e.g. plain text to a remote server).
     warnings: tuple[str, ...] = ()
@@ -153,7 +165,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     r = _Reader(data, path)
     warnings: list[str] = []
     r.only_sections(
-        {"event", "mailbox", "smtp", "database", "schedule", "report"},
+        {"event", "mailbox", "smtp", "database", "schedule", "report", "limits"},
         required={"event", "mailbox", "smtp"},
     )
 
@@ -198,7 +210,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         batch_size=mb.get_positive_int("batch_size", 100),
         max_message_bytes=mb.get_positive_int("max_message_bytes", 25 * 1024 * 1024),
         timeout_seconds=mb.get_positive_float("timeout_seconds", 60.0),
+        idle=mb.get("idle", bool, True),
+        idle_renew_seconds=mb.get_positive_int("idle_renew_seconds", 25 * 60),
     )
+    if mailbox.idle_renew_seconds > 29 * 60:
+        raise r.error("mailbox", "idle_renew_seconds", "must be at most 1740 (RFC 2177: 29 min)")
     if len({mailbox.folder, mailbox.processed_folder, mailbox.review_folder}) != 3:
         raise r.error(
             "mailbox", "processed_folder", "folder, processed_folder and review_folder must differ"
@@ -253,6 +269,13 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     report = ReportConfig(recipients=tuple(cast(list[str], recipients)))
     rp.done()
 
+    lm = r.section("limits")
+    limits = LimitsConfig(
+        replies_per_address_per_day=lm.get_positive_int("replies_per_address_per_day", 3),
+        replies_per_hour=lm.get_positive_int("replies_per_hour", 300),
+    )
+    lm.done()
+
     return Config(
         event=event,
         mailbox=mailbox,
@@ -260,6 +283,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         database=database,
         schedule=schedule,
         report=report,
+        limits=limits,
         path=path,
         warnings=tuple(warnings),
     )

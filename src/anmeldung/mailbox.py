@@ -36,6 +36,11 @@ class FetchedMessage:
     internal_date: dt.datetime | None
 
 
+def mailbox_key(config: MailboxConfig) -> str:
+    """Identifies a watched folder in the database ("user@host/INBOX")."""
+    return f"{config.username}@{config.host}/{config.folder}"
+
+
 class ImapMailbox:
     """One logged-in IMAP session on the watched folder."""
 
@@ -47,8 +52,7 @@ class ImapMailbox:
 
     @property
     def key(self) -> str:
-        """Identifies this mailbox and folder in the database ("user@host/INBOX")."""
-        return f"{self.config.username}@{self.config.host}/{self.config.folder}"
+        return mailbox_key(self.config)
 
     # -- session ------------------------------------------------------------------------------
 

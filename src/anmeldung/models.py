@@ -118,6 +118,9 @@ class Registration(Base):
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     confirmation_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Set when a mail to this person bounced for good: organisers should phone them.
+    unreachable_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
 
     message: Mapped[InboundMessage | None] = relationship(back_populates="registrations")
@@ -150,6 +153,19 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MailboxState(Base):
+    """What we last saw of a watched folder (UIDVALIDITY changes are counted, RFC 3501 2.3.1.1)."""
+
+    __tablename__ = "mailbox_state"
+
+    mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uidvalidity_changes: Mapped[int] = mapped_column(Integer, default=0)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class PollRun(Base):

@@ -7,9 +7,10 @@ import email.policy
 from collections.abc import Sequence
 from email.message import EmailMessage
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from .config import LimitsConfig
 from .models import OutboxMessage, Registration, utcnow
 from .smtp import SendFailure
 
@@ -29,12 +30,14 @@ def enqueue(
     envelope_from: str,
     registration_id: int | None = None,
     inbound_id: int | None = None,
+    suppress: str | None = None,
 ) -> OutboxMessage | None:
     """Add a rendered mail to the outbox in the caller's transaction.
 
     ``trigger`` names the event that caused the mail ("confirmation:msg:12:reg:4"); a second
     enqueue with the same trigger does nothing and returns None, so a replayed message never
-    queues the same mail twice.
+    queues the same mail twice. With ``suppress`` (a reason) the row is recorded as
+    "suppressed" and never sent, so the report can say what was held back and why.
     """
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.trigger == trigger)):
         return None
@@ -48,12 +51,46 @@ def enqueue(
         message_id=str(msg["Message-ID"]).strip().strip("<>"),
         subject=str(msg["Subject"]),
         body=msg.as_bytes(policy=email.policy.SMTP),
-        status="queued",
+        status="suppressed" if suppress else "queued",
+        last_error=suppress,
         next_attempt_at=utcnow(),
     )
     session.add(row)
     session.flush()
     return row
+
+
+def fuse_reason(
+    session: Session, limits: LimitsConfig, recipient: str, now: dt.datetime | None = None
+) -> str | None:
+    """Why a new reply to ``recipient`` must not go out (the loop fuse), or None."""
+    now = now or utcnow()
+    live = OutboxMessage.status.notin_(("suppressed", "failed"))
+    to_address = session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            live,
+            OutboxMessage.recipient == recipient,
+            OutboxMessage.created_at > now - dt.timedelta(days=1),
+        )
+    )
+    if (to_address or 0) >= limits.replies_per_address_per_day:
+        return (
+            f"fuse: already {to_address} replies to this address in 24 h "
+            f"(limits.replies_per_address_per_day = {limits.replies_per_address_per_day})"
+        )
+    total = session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(live, OutboxMessage.created_at > now - dt.timedelta(hours=1))
+    )
+    if (total or 0) >= limits.replies_per_hour:
+        return (
+            f"fuse: already {total} replies in the last hour "
+            f"(limits.replies_per_hour = {limits.replies_per_hour})"
+        )
+    return None
 
 
 def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> list[OutboxMessage]:

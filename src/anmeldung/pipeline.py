@@ -6,6 +6,7 @@ move the mail on the server. Sending is a separate step that claims due outbox r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import traceback
@@ -21,9 +22,9 @@ from .classify import ClassifyContext
 from .compose import Composer
 from .config import Config
 from .db import Database
-from .errors import DatabaseError, SmtpError
-from .mailbox import FetchedMessage, ImapMailbox
-from .models import InboundMessage, OutboxMessage, PollRun, utcnow
+from .errors import DatabaseError, MailboxError, SmtpError
+from .mailbox import FetchedMessage, ImapMailbox, mailbox_key
+from .models import InboundMessage, MailboxState, OutboxMessage, PollRun, utcnow
 from .outbox import claim_due, mark_failed, mark_sent
 from .registrations import find_by_key, find_recorded, handle, record
 from .smtp import SmtpConnection, classify_smtp_error
@@ -42,7 +43,9 @@ class InboxStats:
     moved: int = 0
     errors: int = 0  # messages that failed and went to review
     kinds: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
     uidvalidity: int | None = None
+    uidvalidity_changed: bool = False
     stopped: bool = False
 
 
@@ -98,62 +101,130 @@ class Worker:
         stats = InboxStats()
         cfg = self.config.mailbox
         ctx = self.classify_context()
-        with self.mailbox_factory() as mailbox:
-            stats.uidvalidity = mailbox.uidvalidity
-            uids = mailbox.waiting_uids()
-            stats.waiting = len(uids)
-            if uids:
-                log.info("%d message(s) waiting in %s", len(uids), cfg.folder)
-            moves: dict[str, list[int]] = {}
-            for fetched in mailbox.fetch(uids):
-                if self.stop.is_set():
-                    stats.stopped = True
-                    break
-                folder = self._process_one(mailbox, fetched, ctx, stats)
-                if folder is not None:
-                    moves.setdefault(folder, []).append(fetched.uid)
-                # Move after every batch, so a crash leaves at most one batch to move again.
-                if sum(len(v) for v in moves.values()) >= cfg.batch_size:
-                    stats.moved += self._move(mailbox, moves)
-            stats.moved += self._move(mailbox, moves)
+        try:
+            with self.mailbox_factory() as mailbox:
+                stats.uidvalidity = mailbox.uidvalidity
+                self._check_uidvalidity(mailbox, stats)
+                uids = mailbox.waiting_uids()
+                stats.waiting = len(uids)
+                if uids:
+                    log.info("%d message(s) waiting in %s", len(uids), cfg.folder)
+                moves: dict[str, list[int]] = {}
+                for fetched in mailbox.fetch(uids):
+                    if self.stop.is_set():
+                        stats.stopped = True
+                        break
+                    folder = self._from_mailbox(mailbox, fetched, ctx, stats)
+                    if folder is not None:
+                        moves.setdefault(folder, []).append(fetched.uid)
+                    # Move after every batch, so a crash leaves at most one batch to move again.
+                    if sum(len(v) for v in moves.values()) >= cfg.batch_size:
+                        stats.moved += self._move(mailbox, moves)
+                stats.moved += self._move(mailbox, moves)
+        except MailboxError as exc:
+            self._mailbox_state(error=str(exc))
+            raise
+        self._mailbox_state(error=None)
         return stats
 
-    def _process_one(
+    def _check_uidvalidity(self, mailbox: ImapMailbox, stats: InboxStats) -> None:
+        """RFC 3501 2.3.1.1: a new UIDVALIDITY means every UID changed; Message-IDs still hold."""
+        with self.db.transaction() as s:
+            state = s.get(MailboxState, mailbox.key) or MailboxState(
+                mailbox=mailbox.key, uidvalidity_changes=0
+            )
+            s.add(state)
+            if state.uidvalidity is not None and state.uidvalidity != mailbox.uidvalidity:
+                state.uidvalidity_changes += 1
+                stats.uidvalidity_changed = True
+                log.warning(
+                    "UIDVALIDITY of %s changed from %s to %s: re-reading the folder; "
+                    "known messages are recognised by Message-ID (change #%d)",
+                    self.config.mailbox.folder,
+                    state.uidvalidity,
+                    mailbox.uidvalidity,
+                    state.uidvalidity_changes,
+                )
+            state.uidvalidity = mailbox.uidvalidity
+
+    def _mailbox_state(self, error: str | None) -> None:
+        with self.db.transaction() as s:
+            key = mailbox_key(self.config.mailbox)
+            state = s.get(MailboxState, key) or MailboxState(mailbox=key, uidvalidity_changes=0)
+            s.add(state)
+            if error is None:
+                state.last_success_at = utcnow()
+            else:
+                state.last_error = error[:2000]
+                state.last_error_at = utcnow()
+
+    def _from_mailbox(
         self,
         mailbox: ImapMailbox,
         fetched: FetchedMessage,
         ctx: ClassifyContext,
         stats: InboxStats,
     ) -> str | None:
-        """Handle one message; returns the folder it should move to."""
-        cfg = self.config.mailbox
+        """Handle one fetched message; returns the folder it should move to."""
         with self.db.session() as s:
             seen = find_recorded(s, mailbox.key, mailbox.uidvalidity, fetched.uid)
         if seen is not None:
             # Recorded by an earlier run that stopped before moving it: only move it now.
             stats.duplicates += 1
-            return seen.folder or cfg.processed_folder
+            return seen.folder or self.config.mailbox.processed_folder
+        return self.ingest(
+            fetched.raw,
+            ctx=ctx,
+            stats=stats,
+            source=mailbox.key,
+            uidvalidity=mailbox.uidvalidity,
+            uid=fetched.uid,
+            size=fetched.size,
+        )
 
-        if fetched.raw is None:
+    def ingest(
+        self,
+        raw: bytes | None,
+        *,
+        ctx: ClassifyContext,
+        stats: InboxStats,
+        source: str,
+        uidvalidity: int | None = None,
+        uid: int | None = None,
+        size: int | None = None,
+    ) -> str | None:
+        """Record and handle one message from any source; returns its target folder.
+
+        ``raw`` is None for a message over the size limit: it is recorded unread for review.
+        """
+        cfg = self.config.mailbox
+        size = len(raw) if size is None and raw is not None else (size or 0)
+        where = f"uid {uid}" if uid is not None else source
+        if raw is None:
             return self._quarantine(
-                mailbox,
-                fetched,
+                source,
+                uidvalidity,
+                uid,
                 None,
+                None,
+                size,
                 stats,
-                f"message is {fetched.size} bytes, over the limit of {cfg.max_message_bytes}",
+                f"message is {size} bytes, over the limit of {cfg.max_message_bytes}",
             )
         try:
-            analysis = analyse(fetched.raw, ctx, self.config.event.language)
+            analysis = analyse(raw, ctx, self.config.event.language)
         except Exception as exc:  # a poison message must not stop the batch
-            log.warning("uid %s: could not be analysed: %s", fetched.uid, exc)
-            return self._quarantine(mailbox, fetched, None, stats, _describe(exc))
+            log.warning("%s: could not be analysed: %s", where, exc)
+            return self._quarantine(
+                source, uidvalidity, uid, raw, None, size, stats, _describe(exc)
+            )
 
         with self.db.session() as s:
             dup = find_by_key(s, analysis.parsed.message_key)
         if dup is not None:
             log.info(
-                "uid %s: Message-ID %s was already handled as message #%s",
-                fetched.uid,
+                "%s: Message-ID %s was already handled as message #%s",
+                where,
                 analysis.parsed.message_id,
                 dup.id,
             )
@@ -164,12 +235,12 @@ class Worker:
             with self.db.transaction() as s:
                 row = record(
                     s,
-                    mailbox=mailbox.key,
-                    uidvalidity=mailbox.uidvalidity,
-                    uid=fetched.uid,
-                    raw=fetched.raw,
+                    mailbox=source,
+                    uidvalidity=uidvalidity,
+                    uid=uid,
+                    raw=raw,
                     analysis=analysis,
-                    size=fetched.size,
+                    size=size,
                 )
                 result = handle(s, self.config, self.composer, row, analysis)
                 row.folder = (
@@ -180,14 +251,17 @@ class Worker:
             if _is_unique_violation(exc):
                 stats.duplicates += 1  # another worker recorded it a moment ago
                 return None
-            raise DatabaseError(f"cannot record message uid {fetched.uid}: {exc}") from exc
+            raise DatabaseError(f"cannot record message ({where}): {exc}") from exc
         except Exception as exc:  # a bug or bad data in handling: isolate this message only
-            log.warning("uid %s: handling failed: %s", fetched.uid, _describe(exc))
+            log.warning("%s: handling failed: %s", where, _describe(exc))
             log.debug("handling failed", exc_info=True)
-            return self._quarantine(mailbox, fetched, analysis, stats, _describe(exc, tb=True))
+            return self._quarantine(
+                source, uidvalidity, uid, raw, analysis, size, stats, _describe(exc, tb=True)
+            )
 
         stats.recorded += 1
         stats.kinds[analysis.kind] += 1
+        stats.statuses[result.status] += 1
         log.info(
             "message #%s (%s): %s/%s -> %s%s",
             row.id,
@@ -201,9 +275,12 @@ class Worker:
 
     def _quarantine(
         self,
-        mailbox: ImapMailbox,
-        fetched: FetchedMessage,
+        source: str,
+        uidvalidity: int | None,
+        uid: int | None,
+        raw: bytes | None,
         analysis: Analysis | None,
+        size: int,
         stats: InboxStats,
         error: str,
     ) -> str:
@@ -212,29 +289,25 @@ class Worker:
         with self.db.transaction() as s:
             row = record(
                 s,
-                mailbox=mailbox.key,
-                uidvalidity=mailbox.uidvalidity,
-                uid=fetched.uid,
-                raw=fetched.raw,
+                mailbox=source,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                raw=raw,
                 analysis=analysis,
-                size=fetched.size,
+                size=size,
             )
             if analysis is None:
-                import hashlib
-
-                row.message_key = (
-                    "sha256:"
-                    + hashlib.sha256(
-                        fetched.raw
-                        or f"uid:{mailbox.key}:{mailbox.uidvalidity}:{fetched.uid}".encode()
-                    ).hexdigest()
-                )
+                basis = raw if raw is not None else f"{source}:{uidvalidity}:{uid}:{size}".encode()
+                row.message_key = "sha256:" + hashlib.sha256(basis).hexdigest()
+                row.kind = "other"
+                row.reason = "error"
             row.status = "review"
             row.error = error[:4000]
             row.folder = cfg.review_folder
         stats.errors += 1
         stats.recorded += 1
-        stats.kinds["error"] += 1
+        stats.kinds[row.kind] += 1
+        stats.statuses["review"] += 1
         return cfg.review_folder
 
     def _move(self, mailbox: ImapMailbox, moves: dict[str, list[int]]) -> int:

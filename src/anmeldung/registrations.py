@@ -14,8 +14,8 @@ from .analyse import Analysis
 from .compose import Composer, Person, Reply
 from .config import Config
 from .extract import REVIEW_BELOW, Attendee
-from .models import InboundMessage, Registration, utcnow
-from .outbox import enqueue
+from .models import InboundMessage, OutboxMessage, Registration, utcnow
+from .outbox import enqueue, fuse_reason
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,9 @@ def handle(
         result = _register(session, config, composer, row, analysis)
     elif kind == "cancellation":
         result = _cancel(session, row, analysis)
-    elif kind in ("auto_reply", "bounce"):
+    elif kind == "bounce":
+        result = _bounce(session, analysis)
+    elif kind == "auto_reply":
         # Never answered (RFC 3834 2: no automatic reply to automatic mail), only recorded.
         result = Handled("ignored", note=analysis.reason)
     elif analysis.reason == "own_address":
@@ -219,8 +221,9 @@ def _queue_replies(
             envelope_from=config.smtp.from_address.addr_spec,
             registration_id=group[0].id,
             inbound_id=row.id,
+            suppress=fuse_reason(session, config.limits, contact),
         )
-        if out is not None:
+        if out is not None and out.status == "queued":
             queued.append(out.id)
     return queued
 
@@ -234,6 +237,40 @@ def _person(reg: Registration) -> Person:
         organisation=reg.organisation,
         status=reg.status,
     )
+
+
+def _bounce(session: Session, analysis: Analysis) -> Handled:
+    """A failed delivery of our mail marks the registration unreachable; delays change nothing.
+
+    The registration is found through our Message-ID quoted in the bounce (the outbox row it
+    names), else through the bounced recipient address.
+    """
+    c = analysis.classification
+    if c.temporary:
+        return Handled("ignored", note="delivery delayed")
+    reg_ids: set[int] = set()
+    for mid in c.original_message_ids:
+        out = session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == mid))
+        if out is not None:
+            out.last_error = f"bounced: {', '.join(c.bounced) or c.reason}"[:2000]
+            if out.registration_id is not None and (not c.bounced or out.recipient in c.bounced):
+                reg_ids.add(out.registration_id)
+    for address in c.bounced:
+        reg_ids.update(
+            session.scalars(
+                select(Registration.id).where(
+                    (Registration.email == address) | (Registration.contact_email == address)
+                )
+            )
+        )
+    now = utcnow()
+    for reg_id in sorted(reg_ids):
+        hit = session.get(Registration, reg_id)
+        if hit is not None and hit.unreachable_at is None:
+            hit.unreachable_at = now
+            hit.bounce_reason = f"{c.reason}: {', '.join(c.bounced)}"[:2000]
+            log.info("registration #%s marked unreachable (%s)", hit.id, c.reason)
+    return Handled("ignored", note=f"bounce; {len(reg_ids)} registration(s) unreachable")
 
 
 def _cancel(session: Session, row: InboundMessage, analysis: Analysis) -> Handled:
