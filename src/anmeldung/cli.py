@@ -286,52 +286,133 @@ def parse(state: State, files: tuple[Path, ...], as_json: bool) -> None:
             click.echo(f"  bounced: {b}")
 
 
-@cli.command()
-@click.option(
-    "--kind",
-    help="Only this kind: registration, cancellation, auto_reply, bounce, other, error.",
-)
-@click.option("--status", help="Only messages with this status (processed, review, ignored).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def messages(state: State, kind: str | None, status: str | None, as_json: bool) -> None:
-    """List every recorded inbound message with its kind, reason and status."""
+def _message_rows(state: State, kind: str | None, status: str | None) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     from .models import InboundMessage
-    from .reports import _iso
+    from .reports import iso
 
-    db = state.database()
     query = select(InboundMessage).order_by(InboundMessage.id)
     if kind:
         query = query.where(InboundMessage.kind == kind)
     if status:
         query = query.where(InboundMessage.status == status)
-    with db.session() as s:
-        rows = [
+    with state.database().session() as s:
+        return [
             {
                 "id": m.id,
                 "uid": m.uid,
                 "message_id": m.message_id,
-                "received_at": _iso(m.received_at),
+                "received_at": iso(m.received_at),
                 "from": m.sender,
                 "subject": m.subject,
                 "kind": m.kind,
                 "reason": m.reason,
                 "status": m.status,
-                "error": (m.error or "").splitlines()[0] if m.error else None,
+                "error": m.error.splitlines()[0] if m.error else None,
+                "folder": m.folder,
             }
             for m in s.scalars(query)
         ]
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
+
+
+def _print_messages(rows: Sequence[dict[str, Any]]) -> None:
     for r in rows:
         click.echo(
             f"#{r['id']:<5} {r['received_at'][:16]}  {r['kind']:<12} {r['status']:<9} "
             f"{r['reason']:<22} {r['from'][:40]:<40} {r['subject'][:50]}"
-            + (f"  ERROR {r['error']}" if r["error"] else "")
+            + (f"\n       error: {r['error']}" if r["error"] else "")
         )
+
+
+@cli.command()
+@click.option(
+    "--kind", help="Only this kind: registration, cancellation, auto_reply, bounce, other."
+)
+@click.option("--status", help="Only this status: processed, review, ignored.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def messages(state: State, kind: str | None, status: str | None, as_json: bool) -> None:
+    """List every recorded inbound message with its kind, reason and status."""
+    rows = _message_rows(state, kind, status)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        _print_messages(rows)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def review(state: State, as_json: bool) -> None:
+    """Show the messages that need a person, with the reason for each.
+
+    They are in the mailbox's review folder. After fixing the cause (or the config), handle one
+    again with `anmeldung replay ID`.
+    """
+    rows = _message_rows(state, None, "review")
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("nothing to review")
+        return
+    _print_messages(rows)
+    click.echo(f"{len(rows)} message(s) to review")
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@click.option(
+    "--no-move", is_flag=True, help="Leave the mail where it is on the server (database only)."
+)
+@click.pass_obj
+def replay(state: State, ids: tuple[int, ...], no_move: bool) -> None:
+    """Handle recorded messages again, e.g. after a fix or a config change.
+
+    Nothing is registered or sent twice: registrations are unique per address, and each reply
+    is unique per message. A message that no longer needs review is moved on the server from
+    the review folder to the processed folder.
+    """
+    worker = _worker(state)
+    for message_pk in ids:
+        row, result = worker.replay(message_pk, move=not no_move)
+        queued = f", {len(result.queued)} reply queued" if result.queued else ""
+        click.echo(f"#{row.id}: {row.kind} ({row.reason}) -> {result.status}{queued}")
+    stats = worker.flush_outbox_once()
+    if stats.claimed:
+        click.echo(f"outbox: {stats.sent} sent, {stats.retry} to retry, {stats.failed} failed")
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--no-send", is_flag=True, help="Record and queue only; send with the next poll.")
+@click.pass_obj
+def import_(state: State, paths: tuple[Path, ...], no_send: bool) -> None:
+    """Run .eml files, folders of them, Maildirs or mboxes through the pipeline.
+
+    For mail that arrived before anmeldung was set up. Messages already recorded (same
+    Message-ID) are skipped, so importing twice is harmless.
+    """
+    from rich.progress import Progress
+
+    from . import sources
+
+    worker = _worker(state)
+    total = sources.count(paths)
+    with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
+        task = progress.add_task("importing", total=total)
+        stats = worker.import_messages(
+            sources.iterate(paths), progress=lambda: progress.advance(task)
+        )
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(stats.kinds.items())) or "none"
+    click.echo(
+        f"imported {stats.waiting} message(s): {stats.recorded} recorded ({kinds}), "
+        f"{stats.duplicates} already known, {stats.errors} to review"
+    )
+    if not no_send:
+        ob = worker.flush_outbox_once()
+        click.echo(f"outbox: {ob.sent} sent, {ob.retry} to retry, {ob.failed} failed")
 
 
 def main(args: Sequence[str] | None = None) -> int:

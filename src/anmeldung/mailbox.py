@@ -193,6 +193,27 @@ class ImapMailbox:
         except _IMAP_ERRORS as exc:
             raise MailboxError(f"moving messages to {folder!r} failed: {_text(exc)}") from exc
 
+    def move_by_message_id(self, from_folder: str, message_id: str, to_folder: str) -> int:
+        """Move the copies of one message (found by its Message-ID header) between folders.
+
+        Used after a replay: the message sits in the review folder under a UID we never saw.
+        Returns how many were moved; the watched folder is selected again afterwards.
+        """
+        try:
+            if not self.client.folder_exists(from_folder):
+                return 0
+            self.client.select_folder(from_folder)
+            uids = self.client.search(["HEADER", "Message-ID", message_id])
+            if uids:
+                self.move([int(u) for u in uids], to_folder)
+            return len(uids)
+        except _IMAP_ERRORS as exc:
+            raise MailboxError(
+                f"moving a message out of {from_folder!r} failed: {_text(exc)}"
+            ) from exc
+        finally:
+            self.select()
+
 
 def _aware(value: Any) -> dt.datetime | None:
     if not isinstance(value, dt.datetime):

@@ -11,7 +11,7 @@ import logging
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import exists, select
@@ -22,12 +22,13 @@ from .classify import ClassifyContext
 from .compose import Composer
 from .config import Config
 from .db import Database
-from .errors import DatabaseError, MailboxError, SmtpError
+from .errors import DatabaseError, InputError, MailboxError, SmtpError
 from .mailbox import FetchedMessage, ImapMailbox, mailbox_key
 from .models import InboundMessage, MailboxState, OutboxMessage, PollRun, utcnow
 from .outbox import claim_due, mark_failed, mark_sent
-from .registrations import find_by_key, find_recorded, handle, record
+from .registrations import Handled, find_by_key, find_recorded, handle, record
 from .smtp import SmtpConnection, classify_smtp_error
+from .sources import LocalMessage
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +319,58 @@ class Worker:
                 moved += len(uids)
         moves.clear()
         return moved
+
+    # -- other sources ------------------------------------------------------------------------
+
+    def import_messages(
+        self, messages: Iterable[LocalMessage], progress: Callable[[], None] | None = None
+    ) -> InboxStats:
+        """Run local messages (a backlog from before the tool) through the same pipeline."""
+        stats = InboxStats()
+        ctx = self.classify_context()
+        for item in messages:
+            if self.stop.is_set():
+                stats.stopped = True
+                break
+            stats.waiting += 1
+            self.ingest(item.raw, ctx=ctx, stats=stats, source=item.label)
+            if progress is not None:
+                progress()
+        return stats
+
+    def replay(self, message_pk: int, *, move: bool = True) -> tuple[InboundMessage, Handled]:
+        """Handle a recorded message again (after a fix or a config change).
+
+        Registrations and replies it already caused are not repeated: registrations are unique
+        per address and every reply is unique per trigger.
+        """
+        cfg = self.config.mailbox
+        with self.db.session() as s:
+            existing = s.get(InboundMessage, message_pk)
+            if existing is None:
+                raise InputError(f"no message #{message_pk} (see `anmeldung messages`)")
+            raw = existing.raw
+        if raw is None:
+            raise InputError(
+                f"message #{message_pk} has no stored content (it was over the size limit "
+                "or has been erased); handle it by hand"
+            )
+        analysis = analyse(raw, self.classify_context(), self.config.event.language)
+        with self.db.transaction() as s:
+            row = s.get(InboundMessage, message_pk)
+            assert row is not None
+            old_folder = row.folder
+            p = analysis.parsed
+            row.kind, row.reason, row.language = analysis.kind, analysis.reason, analysis.language
+            row.sender, row.sender_name, row.subject = p.sender, p.sender_name, p.subject
+            row.error = None
+            result = handle(s, self.config, self.composer, row, analysis)
+            row.folder = cfg.review_folder if result.status == "review" else cfg.processed_folder
+            new_folder, message_id = row.folder, row.message_id
+        if move and old_folder and new_folder != old_folder and message_id:
+            with self.mailbox_factory() as mailbox:
+                mailbox.move_by_message_id(old_folder, message_id, new_folder)
+        return row, result
 
     # -- outbox -------------------------------------------------------------------------------
 

@@ -89,7 +89,7 @@ def counts(session: Session) -> dict[str, int]:
     return result
 
 
-def _iso(value: Any) -> Any:
+def iso(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     return value
@@ -97,7 +97,7 @@ def _iso(value: Any) -> Any:
 
 def to_json(rows: Sequence[dict[str, Any]]) -> str:
     return json.dumps(
-        [{k: _iso(v) for k, v in r.items()} for r in rows], ensure_ascii=False, indent=2
+        [{k: iso(v) for k, v in r.items()} for r in rows], ensure_ascii=False, indent=2
     )
 
 
@@ -109,5 +109,5 @@ def to_csv(rows: Iterable[dict[str, Any]], delimiter: str = ",", bom: bool = Tru
     )
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else _iso(r.get(k))) for k in EXPORT_FIELDS})
+        writer.writerow({k: ("" if r.get(k) is None else iso(r.get(k))) for k in EXPORT_FIELDS})
     return ("\ufeff" if bom else "") + out.getvalue()
