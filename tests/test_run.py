@@ -51,3 +51,37 @@ def test_run_polls_on_schedule_and_stops_on_signal(
     assert "Traceback" not in err
     # Nothing went out twice while the worker ran several cycles.
     assert len(servers.smtp.messages) == 1
+
+
+def test_idle_answers_new_mail_long_before_the_next_poll(
+    servers: MailServers, tmp_path: Path
+) -> None:
+    # The interval poll is an hour away: only IMAP IDLE can explain a quick answer.
+    config = write_config(
+        tmp_path / "anmeldung.toml", servers, extra="[schedule]\npoll_seconds = 3600\n"
+    )
+    run_cli(config, "init")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anmeldung", "--config", str(config), "-v", "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2)  # the first (immediate) poll has run and IDLE is waiting
+        latencies = []
+        for i, name in enumerate(("01-mueller-kaemmerei.eml", "05-yildiz-english.eml")):
+            started = time.monotonic()
+            servers.dovecot.deliver(MAILBOX_USER, (EXAMPLES / name).read_bytes())
+            servers.smtp.wait_for(i + 1, timeout=10)
+            latencies.append(time.monotonic() - started)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "IDLE on" in err
+    # Generous bound for a loaded CI machine; typical is well under a second.
+    assert max(latencies) < 5, latencies

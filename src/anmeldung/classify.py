@@ -19,10 +19,14 @@ The order, and why:
  4. ``report``            any other ``multipart/report``: ARF complaints (RFC 5965,
                            ``feedback-report``) go to review as kind "other" (a recipient
                            called our mail spam; a person should look), the rest auto_reply.
- 5. ``bounce_sender``     MAILER-DAEMON / postmaster / "Mail Delivery System" senders.
+ 5. ``bounce_sender``     MAILER-DAEMON / "Mail Delivery System" senders; postmaster only
+                           with a bounce subject or a readable failure report.
  6. ``bounce_header``     ``X-Failed-Recipients`` (Exim).
  7. ``bounce_subject``    "Undelivered Mail Returned to Sender", "Unzustellbar:", ...
  8. ``bounce_null_sender`` null return path (RFC 5321 4.5.5) and a readable failure report.
+    ``bounce_text``       a bounce layout with failed recipients in the unquoted text (KDDI,
+                           Amazon SES JSON notifications), with typical error words.
+    ``untyped_report``    a multipart/report without report-type that no bounce rule took.
  9. ``auto_submitted``    RFC 3834 5.1: any ``Auto-Submitted`` other than "no".
 10. ``x_autoreply``       vendor headers: X-Autoreply, X-Autorespond, X-Apple-Action, ...
 11. ``auto_response_suppress``  Exchange/Outlook ``X-Auto-Response-Suppress``.
@@ -54,7 +58,14 @@ from email.message import Message
 from functools import cached_property
 from typing import Literal
 
-from .bounces import BounceReport, analyse_bounce, has_dsn_part, parse_raw
+from .bounces import (
+    BounceReport,
+    analyse_bounce,
+    has_dsn_part,
+    is_ses_bounce,
+    parse_raw,
+    text_failures,
+)
 from .parse import ParsedMessage
 
 Kind = Literal["registration", "cancellation", "auto_reply", "bounce", "other"]
@@ -178,9 +189,9 @@ def own_address(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
 # --- 2-8. bounces and reports -------------------------------------------------------------------
 
 
-def _bounce(inc: Incoming, ctx: ClassifyContext, reason: str, extra: Iterable[str] = ()) -> (
-    Classification
-):
+def _bounce(
+    inc: Incoming, ctx: ClassifyContext, reason: str, extra: Iterable[str] = ()
+) -> Classification:
     """A bounce result from the bounce report; "<reason>_delayed" when it is only a delay."""
     report = inc.bounce
     own = {a.lower() for a in ctx.own_addresses}
@@ -234,7 +245,9 @@ def read_receipt(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
 
 
 def report(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
-    if inc.msg.content_type != "multipart/report":
+    # A multipart/report without report-type (seen from old MTAs) is left to the bounce rules;
+    # ``untyped_report`` catches it after them.
+    if inc.msg.content_type != "multipart/report" or not inc.report_type:
         return None
     if inc.report_type == "feedback-report":
         # RFC 5965 ARF: someone marked our mail as spam. Never answered; a person should see it.
@@ -243,8 +256,10 @@ def report(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
 
 
 _DAEMON_LOCALPARTS = frozenset(
-    ("mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon", "postmaster")
+    ("mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon")
 )
+# Postmasters are people too: their mail is a bounce only with a bounce subject or report.
+_POSTMASTER_LOCALPARTS = frozenset(("postmaster", "post_master"))
 _DAEMON_NAMES = re.compile(
     r"(?i)^(?:mail delivery (?:system|subsystem|service)|mail administrator|mailer[- ]daemon"
     r"|post office|e-?mail delivery system)$"
@@ -256,6 +271,10 @@ def bounce_sender(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     local = msg.sender.split("@", 1)[0]
     if local in _DAEMON_LOCALPARTS or _DAEMON_NAMES.match(msg.sender_name.strip()):
         return _bounce(inc, ctx, "bounce_mailer_daemon")
+    if local in _POSTMASTER_LOCALPARTS and (
+        _BOUNCE_SUBJECT.search(msg.subject) or inc.bounce.found
+    ):
+        return _bounce(inc, ctx, "bounce_postmaster")
     return None
 
 
@@ -277,12 +296,15 @@ _BOUNCE_SUBJECT = re.compile(
     r"|non[- ]?deliver(?:y|able)|warning: could not send message|delayed mail"
     r"|delivery delayed|zustellung verzögert|message not delivered|unable to deliver"
     r"|could not send message|mail system error|returned to sender|delivery has failed"
+    r"|permanent delivery failure|mail error\b|(?:mail|message) could not be delivered"
+    r"|mail delivery warning|there was an error sending your mail|failed mail"
+    r"|(?:e-?mail )?bounce notification"
     r")"
 )
 _DELAY_SUBJECT = re.compile(
     r"(?i)(?:\(delay\)|delayed mail|delivery delayed|warning: could not send message"
     r"|zustellung verzögert|\(verzögerung\)|still being retried|delivery status notification "
-    r"\(delay\))"
+    r"\(delay\)|mail delivery warning)"
 )
 
 
@@ -297,6 +319,29 @@ def bounce_null_sender(inc: Incoming, ctx: ClassifyContext) -> Classification | 
     # readable failure report makes it a bounce.
     if inc.msg.return_path == "" and inc.bounce.found:
         return _bounce(inc, ctx, "bounce_null_sender")
+    return None
+
+
+def bounce_text(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    # Last bounce chance: a bounce layout in the sender's own text (not in a quoted or forwarded
+    # part) that names failed recipients, e.g. KDDI's Japanese notices; Amazon SES JSON.
+    if is_ses_bounce(inc.msg.text):
+        return _bounce(inc, ctx, "bounce_ses")
+    failed, delayed = text_failures(inc.unquoted[:_HEAD_CHARS])
+    if (failed or delayed) and _BOUNCE_WORDS.search(inc.unquoted[:_HEAD_CHARS]):
+        return _bounce(inc, ctx, "bounce_text")
+    return None
+
+
+_BOUNCE_WORDS = re.compile(
+    r"(?i)(?:\b550\b|\b5\.\d\.\d+\b|user unknown|mailbox (?:is )?full|no such user"
+    r"|permanent error|could not be delivered|delivery (?:has )?failed|unzustellbar)"
+)
+
+
+def untyped_report(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    if inc.msg.content_type == "multipart/report":
+        return Classification("auto_reply", "report")
     return None
 
 
@@ -424,7 +469,7 @@ def no_sender(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
 _HEAD_CHARS = 3000  # intent lives at the top; long mails (newsletters) should not match by chance
 
 _CANCEL = re.compile(
-    r"(?i)(?:\babmeld\w*|\babmelden\b|\bmelde[nt]? (?:mich|uns|\w+ \w+) (?:\w+ )?ab\b"
+    r"(?im)(?:\babmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,60}?\bab\b(?=\s*(?:[.!,;]|$))"
     r"|\bstornier\w*|\bstorno\b|\babsage\b|\bsage[n]? (?:\w+ ){0,3}ab\b|\babsagen\b"
     r"|\b(?:kann|können|könnte|werde|werden)\b(?:[^.\n]{0,40}?)\bnicht\b"
     r"(?:[^.\n]{0,30}?)\b(?:teilnehmen|kommen|dabei sein)\b"
@@ -438,7 +483,7 @@ _CANCEL = re.compile(
     r"|\bwithdraw (?:my|our) registration\b)"
 )
 _REGISTER = re.compile(
-    r"(?i)(?:\banmeld\w*|\banmelden\b|\bmelde[nt]? (?:mich|uns|\w+ \w+) (?:\w+ )?(?:\w+ )?an\b"
+    r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,60}?\ban\b(?=\s*(?:[.!,;]|$))"
     r"|\bnehme[n]? (?:\w+ )?teil\b|\bteilnahme\w*|\bteilnehmen\b|\bteilnehmer\w*"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
     r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
@@ -483,6 +528,8 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("bounce_header", bounce_header),
     ("bounce_subject", bounce_subject),
     ("bounce_null_sender", bounce_null_sender),
+    ("bounce_text", bounce_text),
+    ("untyped_report", untyped_report),
     ("auto_submitted", auto_submitted),
     ("x_autoreply", x_autoreply),
     ("auto_response_suppress", auto_response_suppress),

@@ -1,14 +1,27 @@
-"""Pure: who registers, from the sender's header and what people write in the body."""
+"""Pure: who registers, from the sender's header and what people write in the body.
+
+Sources, strongest first: key-value lines ("Name:", "Organisation:", also HTML tables), people
+named next to a registration verb ("Herrn Oberbürgermeister Dr. X anmelden", numbered lists),
+the signature after the closing phrase, and the From display name. Quoted text (replies with
+the invitation below) is cut off first, so nothing from it is ever taken. Values are cleaned
+with ``parse.clean_line`` and capped; an organisation is never guessed from a domain. A third
+person registered by the sender gets the sender's address unless their own is written, and the
+sender's organisation unless their own is written (colleagues, an Oberbürgermeister's office).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field, replace
+from html.parser import HTMLParser
 from typing import Any
 
-from .parse import ParsedMessage, clean_line
+from .classify import unquoted_text
+from .names import FUNCTION_WORD, PersonName, parse_display_name, parse_person, same_person
+from .parse import MAX_NAME_CHARS, ParsedMessage, clean_line, html_to_text
 
-# Attendees extracted with less confidence than this go to review instead of being registered.
-REVIEW_BELOW = 0.5
+REVIEW_BELOW = 0.5  # an attendee with lower confidence should be looked at by a person
+MAX_FIELD_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -21,25 +34,789 @@ class Attendee:
     function: str | None = None
     confidence: float = 0.0
 
+    @property
+    def needs_review(self) -> bool:
+        return self.confidence < REVIEW_BELOW
+
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def extract_attendees(msg: ParsedMessage) -> list[Attendee]:
-    """Everyone this message registers (or cancels); empty when nobody can be identified."""
-    if not msg.sender:
+# --- quoted text (cut by classify.unquoted_text) and mobile footers --------------------------
+
+_MOBILE_FOOTER = re.compile(
+    r"^(?:Von meine[mr] .{1,40} gesendet|Gesendet von .{1,40}|Sent from my .{1,40}"
+    r"|Get Outlook for .{1,20}|Diese Nachricht wurde von meinem .{1,60} gesendet\.?)\s*$",
+    re.I,
+)
+
+
+def own_text(text: str) -> str:
+    """What the sender wrote: classify.unquoted_text, then cut at "Von meinem iPhone gesendet"."""
+    lines = unquoted_text(text).split("\n")
+    cut = next((i for i, x in enumerate(lines) if _MOBILE_FOOTER.match(x.strip())), len(lines))
+    return "\n".join(lines[:cut]).strip()
+
+
+# --- key-value lines ------------------------------------------------------------------------
+
+_KEYS: tuple[tuple[str, str], ...] = (
+    # (field, label pattern); the first pattern found in a label decides, so order matters.
+    ("email", r"e-?mail|mail-?adresse|email address"),
+    ("organisation", r"organi[sz]ation|institution|behörde|dienststelle|einrichtung|firma"
+                     r"|unternehmen|arbeitgeber|affiliation|company|employer|kommune|körperschaft"
+                     r"|verwaltung"),
+    ("function", r"funktion|position|dienstbezeichnung|amtsbezeichnung|job title|role|stellung"),
+    ("name_rev", r"(?:nach)?name,\s*vorname|surname,\s*first name"),
+    ("given", r"vorname|first name|given name|forename"),
+    ("family", r"nachname|familienname|zuname|last name|surname|family name"),
+    ("salutation", r"anrede|salutation"),
+    ("title", r"titel|title"),
+    ("name", r"name|teilnehmer(?:in|/in|\*in|:in)?|participant|attendee"),
+)  # fmt: skip
+_KV_LINE = re.compile(r"^[\s*\-•]*([A-Za-zÄÖÜäöüß][\w ./,*:-]{0,40}?)\s*(?::|\t)\s*(.*)$")
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _label_field(label: str) -> str | None:
+    label = label.strip(" *:").lower()
+    if len(label.split()) > 4:
+        return None
+    for name, pattern in _KEYS:
+        if re.search(rf"(?:^|\b)(?:{pattern})(?:\b|$)", label):
+            return name
+    return None
+
+
+_SHARED = re.compile(r"(?i)\b(?:jeweils|alle|each|both|all)\b")
+
+
+def key_values(text: str) -> list[dict[str, str]]:
+    """Records of ``Label: value`` lines; a repeated name label starts the next person.
+
+    A record without a name (e.g. "Organisation jeweils: …" after two people) is returned as
+    its own record, for the caller to apply to everyone.
+    """
+    records: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in text.split("\n"):
+        m = _KV_LINE.match(line)
+        if not m:
+            continue
+        fld = _label_field(m.group(1))
+        value = clean_line(m.group(2).strip(" \t*"), MAX_FIELD_CHARS)
+        if fld is None or not value or len(value) > MAX_FIELD_CHARS:
+            continue
+        if fld == "organisation" and _SHARED.search(m.group(1)):
+            if current:
+                records.append(current)
+            records.append({"organisation": value})  # shared by everyone listed
+            current = {}
+            continue
+        if fld in current or (fld in ("name", "name_rev") and "given" in current):
+            records.append(current)
+            current = {}
+        current[fld] = value
+    if current:
+        records.append(current)
+    return records
+
+
+class _TableRows(HTMLParser):
+    """Rows of HTML tables as lists of cell texts (Outlook puts <p> inside every cell)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None and not self._skip:
+            self._cell.append(data)
+
+
+def html_table_lines(markup: str, visible: str) -> str:
+    """``Label: value`` lines from two-cell HTML table rows whose value is in ``visible``."""
+    if not markup or "<t" not in markup.lower():
+        return ""
+    parser = _TableRows()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except AssertionError:
+        return ""
+    flat = " ".join(visible.split())
+    lines = []
+    for row in parser.rows:
+        cells = [c for c in row if c]
+        if len(cells) == 2 and cells[1] in flat and _label_field(cells[0]):
+            lines.append(f"{cells[0].rstrip(':')}: {cells[1]}")
+    return "\n".join(lines)
+
+
+# --- organisations --------------------------------------------------------------------------
+
+_BODY = re.compile(
+    r"(?i)(?:\b\w*stadt\b|\b\w*gemeinde\b|\b\w*kreis\b|(?:stadt|kreis|gemeinde|bezirks|landes"
+    r"|kommunal|senats)verwaltung\b|\bverwaltungsgemeinschaft\b|\bbezirksamt\b|\bbezirksregierung"
+    r"|\bregierungspräsidium|\b\w*verband\b|\bministerium\b|\blandesamt\b|\bbundesamt\b"
+    r"|\buniversität|\bhochschule\b|\buniversity\b|\bcollege\b|\bschool\b|\binstitut(?:e)?\b"
+    r"|\bstiftung\b|\bassociation\b|\bcouncil\b|\bcity\b|\bcounty\b|\bmunicipality\b"
+    r"|\bstadtwerke\b|\bsparkasse\b|\brechnungshof\b|\bg?gmbh\b|\bmbh\b|\baör\b|\be\.\s?v\.)"
+    r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR)\b"
+)
+_DEPT = re.compile(
+    r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fachgebiet|dezernat"
+    r"|sachgebiet|geschäftsbereich|bereich|team|department|serviceeinheit|büro|sekretariat"
+    r"|vorzimmer|faculty|lehrstuhl|office)\b|\w*kämmerei\b|\w+amt\b|\bdepartment\b"
+)
+_FUNCTION_VOCAB = re.compile(
+    r"(?i)^(?:\w*leiter(?:in)?|\w*bearbeiter(?:in)?|\w*mitarbeiter(?:in)?|\w*referent(?:in)?"
+    r"|\w*kämmerer|\w*kämmerin|\w*meister(?:in)?|\w*dezernent(?:in)?|beigeordnete[r]?"
+    r"|\w*rat|\w*rätin|\w*direktor(?:in)?|geschäftsführer(?:in)?|controller(?:in)?"
+    r"|koordinator(?:in)?|assisten[tz](?:in)?|berater(?:in)?|manager(?:in)?|sprecher(?:in)?"
+    r"|professor(?:in)?|head|director|officer|advisor|adviser|economist|associate|assistant"
+    r"|chief|lecturer|researcher|consultant|clerk|treasurer)$"
+)
+_DEPT_FIRST = re.compile(
+    r"(?i)(?:amt|abteilung|abt\.|referat|fachbereich|büro|sekretariat|office)\b"
+)
+_CONTACT = re.compile(
+    r"(?i)(?:@|\bwww\.|https?://|^(?:tel|telefon|fon|phone|fax|mobil|handy|mobile|t|f|m)\b\.?:?\s*[+\d(])"
+)
+_ADDRESS = re.compile(
+    r"(?i)(?:\b\d{5}\s+[^\W\d]|(?:straße|str\.|weg|platz|ring|allee|gasse|markt|damm|ufer|hof|wall"
+    r"|tor)\s*\d|^\+?\d[\d\s/()-]{5,}$)"
+)
+_STOP = re.compile(
+    r"(?i)vertraulich|confidential|sitz der gesellschaft|registergericht|\bhrb\b|amtsgericht"
+    r"|geschäftsführer:|datenschutz|privacy|disclaimer|this e-?mail|diese e-?mail"
+)
+_SPLIT = re.compile(r"\s+[|–—-]\s+|,\s+|;\s+|\s+/\s+")
+
+
+def _is_function(part: str) -> bool:
+    words = part.split()
+    if words[:1] in (["Der"], ["Die"]):
+        return False  # "Der Oberbürgermeister" under a city names the authority, not a job
+    return any(FUNCTION_WORD.match(w) or _FUNCTION_VOCAB.match(w) for w in words[:3])
+
+
+def part_kind(part: str) -> str:
+    """Kind of a signature fragment: stop, contact, address, dept, authority, function, org,
+    person or other."""
+    part = part.strip(" ()")
+    if not part:
+        return "other"
+    if len(part) > 120 or _STOP.search(part):
+        return "stop"
+    if _CONTACT.search(part):
+        return "contact"
+    if _ADDRESS.search(part):
+        return "address"
+    if _DEPT.search(part) and not _BODY.search(part.split()[0]):
+        if _DEPT_FIRST.match(part):
+            return "dept"
+        if not _BODY.search(part):
+            return "dept"
+    words = part.split()
+    if len(words) == 2 and words[0] in ("Der", "Die") and FUNCTION_WORD.match(words[1]):
+        return "authority"  # "Der Oberbürgermeister" under a city: the authority, not a job
+    if _is_function(part) and not re.match(r"(?i)(?:\w*stadt|\w*kreis|\w*gemeinde)\b", part):
+        return "function"
+    if _BODY.search(part):
+        return "org"
+    if parse_person(part):
+        return "person"
+    return "other"
+
+
+def organisation_of(line: str) -> tuple[str | None, str]:
+    """(organisation, "org"|"dept"|"") of one line: department and function parts dropped."""
+    line = clean_line(line, MAX_FIELD_CHARS * 2).strip()
+    if line.startswith("(") and line.endswith(")"):
+        line = line[1:-1].strip()
+    if not line:
+        return None, ""
+    parts = _SPLIT.split(line)
+    kinds = [part_kind(p) for p in parts]
+    if "org" in kinds:
+        seps = _SPLIT.findall(line)
+        keep = [i for i, k in enumerate(kinds) if k in ("org", "other")]
+        text = parts[keep[0]]
+        for i in keep[1:]:
+            if i != keep[0]:
+                text += seps[i - 1] + parts[i]
+        if keep == list(range(keep[0], keep[-1] + 1)):
+            return text.strip(" ,")[:MAX_FIELD_CHARS], "org"
+        return parts[kinds.index("org")].strip()[:MAX_FIELD_CHARS], "org"
+    if "dept" in kinds:
+        return parts[kinds.index("dept")].strip()[:MAX_FIELD_CHARS], "dept"
+    return None, ""
+
+
+_ORG_PHRASE = re.compile(
+    r"\b(?:der|die|des|vom|von der|für die|für den|aus der|aus dem|from the|from)\s+"
+    r"((?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde|Bezirksamt"
+    r"|Kreisverwaltung|Stadtverwaltung|City of|University of)\s+[A-ZÄÖÜ][\w.-]*"
+    r"(?:\s\([^)]{1,20}\))?)"
+)
+
+
+# --- sentences, closings, signatures --------------------------------------------------------
+
+_CLOSING = re.compile(
+    r"(?i)(?:^|(?<=[.!?,]\s)|(?<=[.!?]))\s*(?:mit\s+(?:den\s+)?(?:freundlichen|besten|herzlichen"
+    r"|kollegialen)\s+grü(?:ß|ss)en|mit\s+freundlichem\s+gru(?:ß|ss)|(?:viele|beste|liebe"
+    r"|freundliche|herzliche|schöne|kollegiale)\s+grü(?:ß|ss)e|gru(?:ß|ss)|grü(?:ß|ss)e|mfg|vg|lg"
+    r"|(?:best|kind|warm|many)\s+(?:regards|wishes|thanks)|regards|yours\s+sincerely"
+    r"|sincerely|cheers|thanks|thank\s+you|danke(?:\s+und\s+gru(?:ß|ss))?|vielen\s+dank"
+    r"|best)\b[ \t]*(?:(?:aus|from|nach)\s+[^\n,]*)?[,!.]?"
+)
+_SIG_DASHES = re.compile(r"^--\s?$")
+_ABBREV = frozenset(
+    "dr prof rer pol nat med phil dipl ing st nr str ca bzw ggf inkl evtl abs abt tel hr fr mr mrs"
+    " ms jan feb mär apr jun jul aug sep sept okt nov dez vs usw zb ua ia iv vgl jun sen em"
+    " h c d v".split()
+)
+
+
+def sentences(text: str) -> list[str]:
+    """Split on . ! ? ; and blank lines, but not after "Dr.", "12." or an initial."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        para = " ".join(para.split())
+        start = 0
+        for m in re.finditer(r"[.!?;](?=\s|$)", para):
+            before = re.findall(r"[\w.-]+$", para[start : m.start()])
+            word = before[0].lower().replace(".", "") if before else ""
+            if m.group(0) == "." and (word in _ABBREV or word.isdigit() or len(word) == 1):
+                continue
+            out.append(para[start : m.end()].strip())
+            start = m.end()
+        if para[start:].strip():
+            out.append(para[start:].strip())
+    return out
+
+
+def split_signature(text: str) -> tuple[str, list[str]]:
+    """(main text, signature lines) at the first closing phrase or "-- "; else the last lines."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if _SIG_DASHES.match(line):
+            return "\n".join(lines[:i]), _sig_lines(lines[i + 1 :])
+        for m in _CLOSING.finditer(line):
+            rest = line[m.end() :].strip(" ,")
+            before = line[: m.start()].strip()
+            # A closing phrase is alone on its line, starts it, or follows a full sentence.
+            if before and not re.search(r"[.!?]$", before):
+                continue
+            if not before and rest and not (rest[:1].isupper() or rest[:1] == "("):
+                continue
+            if m.group(0).strip().lower().startswith(("danke", "thank", "vielen", "best")):
+                # weak closings count only when nothing but a name follows
+                tail = [x for x in lines[i + 1 :] if x.strip()]
+                if len(tail) > 8:
+                    continue
+            main = "\n".join([*lines[:i], before])
+            return main, _sig_lines([rest, *lines[i + 1 :]])
+    # No closing: the last paragraph, or the last sentence of the last line.
+    paras = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    if len(paras) > 1:
+        last = paras[-1].split("\n")
+        if any(part_kind(x) in ("person", "org") for x in last):
+            return "\n\n".join(paras[:-1]), _sig_lines(last)
+    lines = text.strip().split("\n")
+    sents = sentences(lines[-1]) if lines else []
+    if len(sents) > 1:
+        return "\n".join([*lines[:-1], " ".join(sents[:-1])]), _sig_lines([sents[-1]])
+    return text, []
+
+
+_ON_BEHALF_LINE = re.compile(r"(?i)(?:i\.\s?A\.|im auftrag|i\.\s?V\.|in vertretung|--)")
+
+
+def _sig_lines(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        line = clean_line(line, 400)
+        if not line or _ON_BEHALF_LINE.fullmatch(line):
+            continue
+        if part_kind(line) == "stop":
+            break
+        out.append(line)
+    return out[:15]
+
+
+@dataclass(frozen=True)
+class Signature:
+    person: PersonName | None = None
+    organisation: str | None = None
+    org_is_dept: bool = False
+    function: str | None = None
+
+
+def read_signature(lines: list[str], hint: PersonName | None = None) -> Signature:
+    """Name, organisation and function from signature lines (or "Name, Org" one-liners)."""
+    person: PersonName | None = None
+    org: str | None = None
+    dept: str | None = None
+    function: str | None = None
+    for line in lines:
+        whole = parse_person(line) or _one_token_match(line, hint)
+        if whole and person is None:
+            person = whole
+            continue
+        if whole and person and same_person(whole.name, person.name):
+            # "Beste Grüße / Hans-Peter von der Heide / -- / Prof. Dr. rer. pol. Hans-Peter …"
+            person = replace(person, title=person.title or whole.title)
+            continue
+        for part in _SPLIT.split(line.strip("()")):
+            kind = part_kind(part)
+            if kind == "person" and person is None:
+                person = parse_person(part)
+            elif kind == "function" and function is None:
+                function = clean_line(part.strip("() "), MAX_FIELD_CHARS)
+        found, what = organisation_of(line)
+        if what == "org" and org is None:
+            org = found
+        elif what == "dept" and dept is None:
+            dept = found
+    return Signature(person, org or dept, org is None and dept is not None, function)
+
+
+def _one_token_match(line: str, hint: PersonName | None) -> PersonName | None:
+    """A signature of one word ("Kai", "Becker") that matches the display name."""
+    one = parse_person(line, min_tokens=1)
+    if one and hint and len(one.tokens) == 1 and one.name in hint.tokens:
+        return replace(hint, title=one.title or hint.title)
+    return None
+
+
+# --- people named in the text ---------------------------------------------------------------
+
+_MENTION_START = re.compile(
+    r"\b(?:Herrn?|Frau|Mrs?\.?|Ms\.?)\s+|(?<![\w.-])(?=(?:Prof\.|Dr\.|[A-ZÄÖÜ][a-zäöüß]*"
+    r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
+)
+_GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+tag|moin|servus)\s*$")
+_VERB = re.compile(
+    r"(?i)anmeld|angemeldet|\bmelde|teilnahm|teilnehm|\bteil\b|abmeld|absag|\bsagt\b|storn"
+    r"|streich|register|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
+    r"|\bnehmen\b|\bnimmt\b|signup|sign up"
+)
+_CANCEL = re.compile(
+    r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
+    r"|doch nicht|leider nicht|can(?:no|')t\s+(?:attend|come|make)"
+)
+_SELF = re.compile(
+    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
+    r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
+)
+
+
+@dataclass(frozen=True)
+class Mention:
+    person: PersonName
+    email: str | None = None
+    organisation: str | None = None
+    function: str | None = None
+    source: str = "text"
+
+
+_LOWER_IN_NAME = frozenset("von van vom zu zum der de den di da rer. pol. nat. med. phil.".split())
+
+
+def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, int]:
+    """The longest name at the start of text; returns (person, characters consumed)."""
+    tokens = list(re.finditer(r"[^\s,;:()<>\"]+", text[:200]))
+    stop = len(tokens)
+    for i, tok in enumerate(tokens):
+        word = tok.group(0)
+        gap = text[tokens[i - 1].end() : tok.start()] if i else ""
+        if i and re.search(r"[,;:()<>\"\n]", gap):
+            stop = i
+            break
+        if i >= 9 or (word[:1].islower() and word not in _LOWER_IN_NAME):
+            stop = i
+            break
+    for n in range(stop, 0, -1):
+        chunk = text[: tokens[n - 1].end()].rstrip(".")
+        if chunk.endswith(("Dr", "Prof")):
+            continue
+        person = parse_person(chunk, min_tokens=1 if with_salutation else 2)
+        if person:
+            return person, tokens[n - 1].end()
+    return None, 0
+
+
+def mentions(main: str) -> list[Mention]:
+    """People registered (or cancelled) in the text: list items and named people next to a verb."""
+    found: list[Mention] = []
+    for line in main.split("\n"):
+        m = re.match(r"^\s*(?:\d{1,2}[.)]|[-*•–·])\s+(.+)$", line)
+        item = m.group(1) if m else line if _EMAIL.search(line) and "," in line else None
+        if item:
+            mention = _item(item)
+            if mention:
+                found.append(mention)
+    listed = {x.person.name for x in found}
+    for sent in sentences(main):
+        if not _VERB.search(sent):
+            continue
+        pos = 0
+        while (m := _MENTION_START.search(sent, pos)) is not None:
+            pos = m.end() + 1
+            if _GREETING.search(sent[max(0, m.start() - 20) : m.start()]):
+                continue
+            person, used = _take_person(sent[m.start() :], with_salutation=bool(m.group(0)))
+            if person is None:
+                continue
+            end = m.start() + used
+            pos = end
+            if person.name in listed:
+                continue
+            email = None
+            em = re.match(r"\s*[(<]\s*(" + _EMAIL.pattern + r")\s*[)>]", sent[end:])
+            if em:
+                email = em.group(1).lower()
+            found.append(Mention(person, email))
+    return _dedupe(found)
+
+
+def _item(item: str) -> Mention | None:
+    emails = _EMAIL.findall(item)
+    text = _EMAIL.sub("", item)
+    text = re.sub(r"[(<]\s*[)>]", "", text).strip(" ,;")
+    parts = [p.strip() for p in re.split(r",\s*", text) if p.strip()]
+    if not parts:
+        return None
+    person = parse_person(parts[0])
+    if person is None:
+        return None
+    org: str | None = None
+    function = person.function
+    for part in parts[1:]:
+        kind = part_kind(part)
+        if kind == "org" and org is None:
+            org = organisation_of(part)[0]
+        elif function is None and kind in ("function", "other", "dept"):
+            function = part
+    return Mention(person, emails[0].lower() if emails else None, org, function, "list")
+
+
+def _dedupe(found: list[Mention]) -> list[Mention]:
+    out: list[Mention] = []
+    for mention in found:
+        twin = next((x for x in out if same_person(x.person.name, mention.person.name)), None)
+        if twin is None:
+            out.append(mention)
+        elif len(mention.person.tokens) > len(twin.person.tokens):
+            out[out.index(twin)] = mention
+    return out
+
+
+# --- the sender ---------------------------------------------------------------------------
+
+_ANGLE_ADDR = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>\s*$")
+_INJECTION = re.compile(
+    r"(?i)(?:^|\s)(?:bcc|cc|to|from|subject|reply-to|content-type|x-[\w-]+)\s*:"
+)
+_VALID_ADDR = re.compile(r"^[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]+(?:\.[\w-]+)+$")
+
+
+def sender_address(msg: ParsedMessage) -> str:
+    """The From address; the angle address of the raw header wins over a decoded display name.
+
+    A display name with an encoded CR LF and "Bcc: x@evil.example" must not become the sender.
+    """
+    raw = msg.header("from") or ""
+    m = _ANGLE_ADDR.search(raw)
+    if m and _VALID_ADDR.match(m.group(1)):
+        return m.group(1).lower()
+    return msg.sender if _VALID_ADDR.match(msg.sender or "") else ""
+
+
+def display_name(msg: ParsedMessage) -> str:
+    """The From display name, read from the decoded header (commas inside are kept)."""
+    raw = msg.header("from") or ""
+    m = _ANGLE_ADDR.search(raw)
+    if m:
+        name = raw[: m.start()].strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1].replace('\\"', '"')
+        return clean_line(name)
+    return msg.sender_name
+
+
+# --- putting it together --------------------------------------------------------------------
+
+
+@dataclass
+class _Sender:
+    email: str
+    person: PersonName | None = None
+    organisation: str | None = None
+    function: str | None = None
+    confidence: float = 0.3
+    suspicious: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def extract_attendees(msg: ParsedMessage, kind: str | None = None) -> list[Attendee]:
+    """Everyone this message registers (or cancels); empty when nobody can be identified.
+
+    ``kind`` ("registration"/"cancellation") is optional; without it cancellation wording in
+    the message decides whether "ich komme wie angemeldet" counts the sender in.
+    """
+    address = sender_address(msg)
+    if not address:
         return []
-    name = clean_line(msg.sender_name) or None
-    if name and "," in name and "@" not in name:
-        # Exchange shows "Family, Given"; people are called "Given Family".
-        family, _, given = name.partition(",")
-        name = f"{given.strip()} {family.strip()}".strip()
-    return [Attendee(email=msg.sender, name=name, confidence=0.9 if name else 0.6)]
+    body = own_text(msg.text)
+    if msg.html:
+        body_html = own_text(html_to_text(msg.html))
+        table = html_table_lines(msg.html, body_html or body)
+    else:
+        table = ""
+    main, sig_lines = split_signature(body)
+    records = key_values(main + "\n" + "\n".join(sig_lines)) or key_values(table)
+    cancelling = kind == "cancellation" if kind else bool(_CANCEL.search(f"{msg.subject}\n{main}"))
+
+    sender = _read_sender(msg, address, sig_lines, main)
+    shared_org: str | None = None
+    people: list[Attendee] = []
+    for rec in records:
+        person = _record_person(rec)
+        org = _record_org(rec)
+        if person is None:
+            shared_org = shared_org or org
+            if shared_org is None and sender.organisation is None:
+                sender.organisation = org
+            if rec.get("function") and sender.function is None:
+                sender.function = rec["function"]
+            continue
+        email = rec.get("email", "").lower()
+        email = email if _VALID_ADDR.match(email) else address
+        people.append(_attendee(email, person, org, rec.get("function"), 0.95))
+    if shared_org:
+        people = [a if a.organisation else replace(a, organisation=shared_org) for a in people]
+
+    if not people:
+        for mention in mentions(main):
+            people.append(
+                _attendee(
+                    mention.email or address,
+                    mention.person,
+                    mention.organisation,
+                    mention.function or mention.person.function,
+                    0.9 if mention.email else 0.8,
+                )
+            )
+        people = _merge_sender(people, sender, main, cancelling)
+
+    org = sender.organisation
+    out = []
+    for a in people or [_attendee(address, sender.person, org, sender.function, sender.confidence)]:
+        if a.organisation is None and org:
+            a = replace(a, organisation=org)
+        if a.email == address and a.name is None and sender.person:
+            a = replace(a, name=sender.person.name, title=sender.person.title)
+        if sender.suspicious:
+            a = replace(a, confidence=min(a.confidence, REVIEW_BELOW - 0.05))
+        out.append(_cleaned(a))
+    return out[:20]
+
+
+def _merge_sender(
+    people: list[Attendee], sender: _Sender, main: str, cancelling: bool
+) -> list[Attendee]:
+    """Third parties named in the text; the sender too when they say "mich"/"wir"/"und ich"."""
+    if not people:
+        return []
+    merged: list[Attendee] = []
+    has_sender = False
+    for a in people:
+        if a.email == sender.email and sender.person is None and _names_local(a, sender.email):
+            has_sender = True
+        elif sender.person and a.name and same_person(a.name, sender.person.name):
+            has_sender = True
+            a = replace(a, email=sender.email)
+        merged.append(a)
+    if has_sender:
+        return merged
+    verbs = _CANCEL if cancelling else _VERB
+    selfish = any(_SELF.search(s) and verbs.search(s) for s in sentences(main))
+    if selfish:
+        me = _attendee(sender.email, sender.person, sender.organisation, sender.function,
+                       sender.confidence)  # fmt: skip
+        position = _self_position(main)
+        merged.insert(0 if position == "first" else len(merged), me)
+    return merged
+
+
+def _names_local(a: Attendee, email: str) -> bool:
+    local = email.split("@")[0].lower()
+    return bool(a.name) and any(len(w) > 2 and w.lower() in local for w in (a.name or "").split())
+
+
+def _self_position(main: str) -> str:
+    """'first' for "ich melde mich und meinen Kollegen …", else 'last' ("… und ich")."""
+    m = re.search(r"(?i)\b(?:mich|myself|me)\b", main)
+    n = re.search(r"(?i)\b(?:Herrn?|Frau|Kolleg|Mr|Ms|Dr\.)", main)
+    return "first" if m and (n is None or m.start() < n.start()) else "last"
+
+
+def _record_org(rec: dict[str, str]) -> str | None:
+    if "organisation" not in rec:
+        return None
+    return organisation_of(rec["organisation"])[0] or rec["organisation"]
+
+
+def _record_person(rec: dict[str, str]) -> PersonName | None:
+    if "name_rev" in rec and "," in rec["name_rev"]:
+        family, _, given = rec["name_rev"].partition(",")
+        text = f"{given.strip()} {family.strip()}"
+    elif "name" in rec:
+        text = rec["name"]
+    elif "given" in rec or "family" in rec:
+        text = f"{rec.get('given', '')} {rec.get('family', '')}"
+    else:
+        return None
+    person = parse_person(text) or parse_person(text, min_tokens=1)
+    if person is None:
+        return None
+    title = rec.get("title")
+    if title and not re.match(r"(?i)^(?:prof|dr|ph\.?d|jun\.-prof|pd\b|priv)", title):
+        title = None
+    salutation = rec.get("salutation")
+    salutation = salutation.capitalize() if salutation else person.salutation
+    return PersonName(person.name, person.title or title, salutation, person.function)
+
+
+_OWN_WORDS = re.compile(r"(?i)\bmich\s*\(([^()]{3,120})\)|\bmich\b[^.:\n(]{0,25}:\s*([^\n]{3,160})")
+
+
+def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: str) -> _Sender:
+    display = display_name(msg)
+    suspicious = bool(_INJECTION.search(display))
+    shown, hint = (None, None) if suspicious else parse_display_name(display)
+    if shown and "\ufffd" in shown.name:
+        shown = None  # raw 8-bit header bytes that could not be decoded
+    sig = read_signature(sig_lines, shown)
+    # "melde ich mich (Dr. X, Org) an", "Melde mich an: X, Org"
+    own = _OWN_WORDS.search(main)
+    if own and sig.person is None:
+        bits = [b.strip(" .") for b in (own.group(1) or own.group(2)).split(",")]
+        person = parse_person(bits[0])
+        if person:
+            org = next((organisation_of(b)[0] for b in bits[1:] if organisation_of(b)[1]), None)
+            sig = Signature(person, org or sig.organisation, False, sig.function)
+    person, confidence = _choose_name(sig.person, shown, address)
+    hint_org, hint_kind = organisation_of(hint) if hint else (None, "")
+    org = sig.organisation
+    if (org is None or sig.org_is_dept) and hint_kind == "org":
+        org = hint_org
+    org = org or hint_org
+    if org is None:
+        m = _ORG_PHRASE.search(main)
+        org = m.group(1) if m else None
+    function = sig.function or (sig.person.function if sig.person else None)
+    return _Sender(address, person, org, function, confidence, suspicious)
+
+
+def _choose_name(
+    sig: PersonName | None, shown: PersonName | None, address: str
+) -> tuple[PersonName | None, float]:
+    local = address.split("@")[0].lower()
+
+    def in_local(p: PersonName) -> bool:
+        return any(len(w) > 2 and _ascii(w) in _ascii(local) for w in p.tokens)
+
+    if sig and shown:
+        if same_person(sig.name, shown.name):
+            best = sig if len(sig.tokens) >= len(shown.tokens) else shown
+            title = sig.title or shown.title
+            salutation = sig.salutation or shown.salutation
+            return PersonName(best.name, title, salutation, sig.function), 0.97
+        if in_local(sig) and not in_local(shown):
+            return sig, 0.75
+        return PersonName(shown.name, shown.title, shown.salutation, sig.function), 0.7
+    if sig:
+        return sig, 0.9 if in_local(sig) else 0.75
+    if shown:
+        return shown, 0.85
+    return None, 0.3
+
+
+def _ascii(text: str) -> str:
+    table = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+    import unicodedata
+
+    text = text.lower().translate(table)
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isascii())
+
+
+def _attendee(
+    email: str, person: PersonName | None, org: str | None, function: str | None, conf: float
+) -> Attendee:
+    return Attendee(
+        email=email,
+        name=person.name if person else None,
+        title=person.title if person else None,
+        salutation=person.salutation if person else None,
+        organisation=org,
+        function=function,
+        confidence=conf if person else min(conf, 0.3),
+    )
+
+
+def _cleaned(a: Attendee) -> Attendee:
+    """Every value one clean line, capped; a name never carries markup or header syntax."""
+
+    def one(value: str | None, limit: int = MAX_FIELD_CHARS) -> str | None:
+        if value is None:
+            return None
+        text = clean_line(re.sub(r"<[^>]{0,200}>", " ", value), limit)
+        return text or None
+
+    name = one(a.name, MAX_NAME_CHARS)
+    if name and (_INJECTION.search(name) or "@" in name):
+        name = None
+    email = a.email.lower() if _VALID_ADDR.match(a.email) else ""
+    return Attendee(
+        email=email,
+        name=name,
+        title=one(a.title, 60),
+        salutation=one(a.salutation, 20),
+        organisation=one(a.organisation),
+        function=one(a.function),
+        confidence=round(max(0.0, min(1.0, a.confidence if name else min(a.confidence, 0.3))), 2),
+    )
 
 
 def detect_language(msg: ParsedMessage, default: str = "de") -> str:
     """'de' or 'en' from common words in the subject and body; the default when unsure."""
-    text = f"{msg.subject}\n{msg.text}".lower()
+    text = f" {msg.subject}\n{own_text(msg.text)} ".lower()
     de = sum(text.count(w) for w in (" ich ", " und ", " mit ", " der ", " die ", "anmeld", "grüß"))
     en = sum(text.count(w) for w in (" i ", " and ", " the ", " with ", "register", "regards"))
     if en > de:

@@ -20,7 +20,7 @@ from .errors import MailboxError
 log = logging.getLogger(__name__)
 
 # imapclient raises these (and OSError/ssl errors from the socket) for a broken session.
-_IMAP_ERRORS: tuple[type[BaseException], ...] = (
+IMAP_ERRORS: tuple[type[BaseException], ...] = (
     imapclient.exceptions.IMAPClientError,
     OSError,
     socket.timeout,
@@ -72,7 +72,7 @@ class ImapMailbox:
                 client.starttls(context)
         except ssl.SSLError as exc:
             raise MailboxError(f"TLS with IMAP server {where} failed: {exc.reason or exc}") from exc
-        except _IMAP_ERRORS as exc:
+        except IMAP_ERRORS as exc:
             raise MailboxError(f"cannot connect to IMAP server {where}: {exc}") from exc
         try:
             client.login(cfg.username, cfg.password.reveal())
@@ -81,7 +81,7 @@ class ImapMailbox:
             raise MailboxError(
                 f"IMAP server {where} refused the login for {cfg.username}: {_text(exc)}"
             ) from None
-        except _IMAP_ERRORS as exc:
+        except IMAP_ERRORS as exc:
             _safe_logout(client)
             raise MailboxError(f"IMAP login at {where} failed: {exc}") from exc
         self.client = client
@@ -91,7 +91,7 @@ class ImapMailbox:
         """Select the watched folder; returns its UIDVALIDITY."""
         try:
             info = self.client.select_folder(self.config.folder)
-        except _IMAP_ERRORS as exc:
+        except IMAP_ERRORS as exc:
             raise MailboxError(f"cannot open folder {self.config.folder!r}: {_text(exc)}") from exc
         self.uidvalidity = int(info[b"UIDVALIDITY"])
         return self.uidvalidity
@@ -124,7 +124,7 @@ class ImapMailbox:
         try:
             # \Deleted ones are already copied on by a server without MOVE or UIDPLUS.
             return sorted(int(u) for u in self.client.search(["NOT", "DELETED"]))
-        except _IMAP_ERRORS as exc:
+        except IMAP_ERRORS as exc:
             raise MailboxError(f"searching {self.config.folder!r} failed: {_text(exc)}") from exc
 
     def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
@@ -141,7 +141,7 @@ class ImapMailbox:
                 meta = self.client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"])
                 small = [u for u in chunk if int(meta.get(u, {}).get(b"RFC822.SIZE", 0)) <= limit]
                 bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
-            except _IMAP_ERRORS as exc:
+            except IMAP_ERRORS as exc:
                 raise MailboxError(
                     f"fetching from {self.config.folder!r} failed: {_text(exc)}"
                 ) from exc
@@ -167,7 +167,7 @@ class ImapMailbox:
             if not self.client.folder_exists(folder):
                 self.client.create_folder(folder)
                 log.info("created IMAP folder %r", folder)
-        except _IMAP_ERRORS as exc:
+        except IMAP_ERRORS as exc:
             raise MailboxError(f"cannot create folder {folder!r}: {_text(exc)}") from exc
         self._known_folders.add(folder)
 
@@ -190,7 +190,7 @@ class ImapMailbox:
             self.client.add_flags(uid_list, [imapclient.DELETED])
             if "UIDPLUS" in caps:
                 self.client.uid_expunge(uid_list)
-        except _IMAP_ERRORS as exc:
+        except IMAP_ERRORS as exc:
             raise MailboxError(f"moving messages to {folder!r} failed: {_text(exc)}") from exc
 
     def move_by_message_id(self, from_folder: str, message_id: str, to_folder: str) -> int:
@@ -207,7 +207,7 @@ class ImapMailbox:
             if uids:
                 self.move([int(u) for u in uids], to_folder)
             return len(uids)
-        except _IMAP_ERRORS as exc:
+        except IMAP_ERRORS as exc:
             raise MailboxError(
                 f"moving a message out of {from_folder!r} failed: {_text(exc)}"
             ) from exc

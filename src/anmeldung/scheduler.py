@@ -2,28 +2,102 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
-from collections.abc import Callable
+import time
 from types import FrameType
-from typing import Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from .errors import AnmeldungError
+from .idle import IdleWatcher
 from .pipeline import Worker
 
 log = logging.getLogger(__name__)
 
+MAX_FAILURE_DELAY = 600.0
 
-def build_scheduler(worker: Worker) -> BlockingScheduler:
+
+class PollJob:
+    """The scheduled poll: one at a time, repeated at once when woken while running.
+
+    Failures are logged once per distinct error (a wrong password must not fill the log every
+    minute) and back off exponentially up to ten minutes; recovery is logged too.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.wake_flag = threading.Event()
+        self.running = threading.Event()
+        self.failures = 0
+        self.last_error: str | None = None
+        self.not_before = 0.0
+        self.scheduler: BaseScheduler | None = None
+
+    def __call__(self) -> None:
+        self.running.set()
+        try:
+            while not self.worker.stop.is_set():
+                self.wake_flag.clear()
+                self._once()
+                if not self.wake_flag.is_set():
+                    break
+        finally:
+            self.running.clear()
+
+    def _once(self) -> None:
+        if time.monotonic() < self.not_before:
+            return
+        try:
+            self.worker.poll_once()
+        except AnmeldungError as exc:
+            self._failed(str(exc))
+            return
+        except Exception as exc:
+            log.exception("poll failed unexpectedly")
+            self._failed(f"{type(exc).__name__}: {exc}", logged=True)
+            return
+        if self.failures:
+            log.info("poll works again after %d failed attempt(s)", self.failures)
+        self.failures = 0
+        self.last_error = None
+
+    def _failed(self, error: str, logged: bool = False) -> None:
+        self.failures += 1
+        delay = min(
+            self.worker.config.schedule.poll_seconds * 2 ** (self.failures - 1), MAX_FAILURE_DELAY
+        )
+        self.not_before = time.monotonic() + delay
+        if not logged:
+            if error != self.last_error:
+                log.error("poll failed: %s (next try in %.0f s)", error, delay)
+            else:
+                log.debug("poll failed again: %s (next try in %.0f s)", error, delay)
+        self.last_error = error
+
+    def wake(self) -> None:
+        """Ask for a poll now (called from the IDLE thread)."""
+        self.wake_flag.set()
+        self.not_before = 0.0
+        if not self.running.is_set() and self.scheduler is not None:
+            try:
+                self.scheduler.modify_job("poll", next_run_time=dt.datetime.now(dt.UTC))
+            except Exception:  # the scheduler is shutting down
+                log.debug("could not schedule an immediate poll", exc_info=True)
+
+
+def build_scheduler(worker: Worker) -> tuple[BlockingScheduler, PollJob]:
     """A scheduler with the poll job; nothing started yet."""
     cfg = worker.config.schedule
     scheduler = BlockingScheduler(timezone=cfg.tz)
+    job = PollJob(worker)
+    job.scheduler = scheduler
     scheduler.add_job(
-        _guarded(worker.poll_once, "poll"),
+        job,
         "interval",
         seconds=cfg.poll_seconds,
         id="poll",
@@ -33,43 +107,20 @@ def build_scheduler(worker: Worker) -> BlockingScheduler:
         coalesce=True,
         max_instances=1,
         misfire_grace_time=cfg.misfire_grace_seconds,
-        next_run_time=_now(cfg.tz),
+        next_run_time=dt.datetime.now(cfg.tz),
     )
-    scheduler.add_listener(_on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-    return scheduler
+    scheduler.add_listener(_on_missed, EVENT_JOB_MISSED)
+    return scheduler, job
 
 
-def _now(tz: Any) -> Any:
-    import datetime as dt
-
-    return dt.datetime.now(tz)
-
-
-def _guarded(fn: Callable[[], Any], name: str) -> Callable[[], None]:
-    """Run a job; a failure is logged once per cycle and the worker keeps going."""
-
-    def job() -> None:
-        try:
-            stats = fn()
-        except AnmeldungError as exc:
-            log.error("%s failed: %s", name, exc)
-            return
-        except Exception:
-            log.exception("%s failed unexpectedly", name)
-            return
-        log.debug("%s done: %s", name, stats)
-
-    return job
-
-
-def _on_event(event: JobExecutionEvent) -> None:
-    if event.code == EVENT_JOB_MISSED:
-        log.warning("job %s missed its run at %s", event.job_id, event.scheduled_run_time)
+def _on_missed(event: JobExecutionEvent) -> None:
+    log.warning("job %s missed its run at %s", event.job_id, event.scheduled_run_time)
 
 
 def run_worker(worker: Worker, install_signals: bool = True) -> None:
     """Block until SIGTERM/SIGINT; the running poll finishes its current message first."""
-    scheduler = build_scheduler(worker)
+    scheduler, job = build_scheduler(worker)
+    cfg = worker.config
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: stopping after the current message", signal.Signals(signum).name)
@@ -80,10 +131,19 @@ def run_worker(worker: Worker, install_signals: bool = True) -> None:
     if install_signals:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+    watcher: IdleWatcher | None = None
+    if cfg.mailbox.idle:
+        watcher = IdleWatcher(
+            worker.mailbox_factory, job.wake, worker.stop, cfg.mailbox.idle_renew_seconds
+        )
+        watcher.start()
     log.info(
-        "worker started: polling %s every %d s",
-        worker.config.mailbox.folder,
-        worker.config.schedule.poll_seconds,
+        "worker started: watching %s (IDLE %s, poll every %d s)",
+        cfg.mailbox.folder,
+        "on" if watcher else "off",
+        cfg.schedule.poll_seconds,
     )
     scheduler.start()
+    if watcher is not None:
+        watcher.join(timeout=5)
     log.info("worker stopped")

@@ -1,0 +1,456 @@
+"""Unit tests for classify.py and bounces.py: one per rule and per ordering decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from anmeldung.bounces import analyse_bounce, parse_dsn_fields, text_failures
+from anmeldung.classify import (
+    KINDS,
+    RULES,
+    Classification,
+    ClassifyContext,
+    classify,
+    unquoted_text,
+)
+from anmeldung.parse import parse_message
+
+FIXTURES = Path(__file__).parent / "fixtures" / "robots"
+OWN = "anmeldung@stadt.example"
+CTX = ClassifyContext(
+    own_addresses=frozenset({OWN}),
+    is_own_message_id=lambda mid: mid.endswith("@stadt.example"),
+)
+
+# fixture file -> (kind, reason)
+EXPECTED: dict[str, tuple[str, str]] = {
+    "ooo-exchange-de.eml": ("auto_reply", "auto_submitted"),
+    "ooo-exchange-en.eml": ("auto_reply", "auto_response_suppress"),
+    "ooo-gmail-vacation.eml": ("auto_reply", "auto_submitted"),
+    "ooo-outlook-noheaders-de.eml": ("auto_reply", "out_of_office_subject"),
+    "ooo-body-only-de.eml": ("auto_reply", "out_of_office_body"),
+    "autoreply-cpanel.eml": ("auto_reply", "x_autoreply"),
+    "ticket-zammad.eml": ("auto_reply", "auto_submitted"),
+    "ticket-noheaders.eml": ("auto_reply", "ticket_system"),
+    "newsletter.eml": ("auto_reply", "list_mail"),
+    "marketing-bulk.eml": ("auto_reply", "precedence_bulk"),
+    "null-sender-notice.eml": ("auto_reply", "null_sender"),
+    "bounce-postfix-dsn.eml": ("bounce", "bounce_dsn_failed"),
+    "bounce-gmail-dsn.eml": ("bounce", "bounce_dsn_failed"),
+    "bounce-delayed-dsn.eml": ("bounce", "bounce_dsn_delayed"),
+    "bounce-failed-status4.eml": ("bounce", "bounce_dsn_failed"),
+    "bounce-exim.eml": ("bounce", "bounce_mailer_daemon"),
+    "bounce-qmail.eml": ("bounce", "bounce_mailer_daemon"),
+    "bounce-exchange-de.eml": ("bounce", "bounce_subject"),
+    "read-receipt-mdn-de.eml": ("auto_reply", "read_receipt"),
+    "read-receipt-outlook.eml": ("auto_reply", "read_receipt"),
+    "arf-complaint.eml": ("other", "feedback_report"),
+    "own-address.eml": ("other", "own_address"),
+    "reply-correction.eml": ("other", "reply_to_own_message"),
+    "reply-cancel.eml": ("cancellation", "cancellation"),
+    "cancellation-de.eml": ("cancellation", "cancellation"),
+    "cancellation-en.eml": ("cancellation", "cancellation"),
+    "registration-de.eml": ("registration", "registration"),
+    "registration-en.eml": ("registration", "registration"),
+    "registration-quoted-cancel.eml": ("registration", "registration"),
+    "no-intent.eml": ("other", "no_intent"),
+}
+
+# bounce fixture -> (bounced, one of the quoted Message-IDs)
+BOUNCES: dict[str, tuple[tuple[str, ...], str]] = {
+    "bounce-postfix-dsn.eml": (("max.muster@example.org",), "conf-20261103-0042@stadt.example"),
+    "bounce-gmail-dsn.eml": (("nobody.here@gmail.example",), "conf-20261103-0050@stadt.example"),
+    "bounce-failed-status4.eml": (("gone@old-domain.example",), "conf-20261103-0077@stadt.example"),
+    "bounce-exim.eml": (("lena.vogel@provider.example",), "conf-20261103-0061@stadt.example"),
+    "bounce-qmail.eml": (("otto.meier@kleinanbieter.example",), "conf-20261103-0055@stadt.example"),
+    "bounce-exchange-de.eml": (
+        ("b.krause@rathaus-nachbar.example",),
+        "conf-20261103-0066@stadt.example",
+    ),
+}
+
+
+def load(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def run(raw: bytes, ctx: ClassifyContext = CTX, *, with_raw: bool = True) -> Classification:
+    return classify(parse_message(raw), ctx, raw=raw if with_raw else None)
+
+
+def mail(headers: str, body: str = "Hallo.\n") -> bytes:
+    """A small message: the given headers plus From/Message-ID defaults."""
+    lines = headers.strip().splitlines()
+    if not any(line.lower().startswith("from:") for line in lines):
+        lines.append("From: Erika Muster <erika@example.org>")
+    if not any(line.lower().startswith("message-id:") for line in lines):
+        lines.append("Message-ID: <t1@example.org>")
+    lines.append("Content-Type: text/plain; charset=utf-8")
+    return ("\n".join(lines) + "\n\n" + body).encode()
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+
+def test_every_fixture_is_in_the_table() -> None:
+    files = {p.name for p in FIXTURES.glob("*.eml")}
+    assert files == set(EXPECTED)
+    assert len(files) >= 20
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(EXPECTED.items()))
+def test_fixture(name: str, expected: tuple[str, str]) -> None:
+    result = run(load(name))
+    assert (result.kind, result.reason) == expected
+    assert result.may_reply == (result.kind in ("registration", "cancellation"))
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(BOUNCES.items()))
+def test_bounce_fixture_addresses_and_ids(name: str, expected: tuple[tuple[str, ...], str]) -> None:
+    bounced, message_id = expected
+    result = run(load(name))
+    assert result.bounced == bounced
+    assert not result.temporary
+    assert message_id in result.original_message_ids
+    assert OWN not in result.bounced
+
+
+def test_delayed_dsn_is_temporary_and_names_nobody_as_failed() -> None:
+    result = run(load("bounce-delayed-dsn.eml"))
+    assert result.temporary
+    assert result.bounced == ()
+    assert result.delayed == ("kurt@slow.example",)
+    assert result.original_message_ids == ("conf-20261104-0003@stadt.example",)
+
+
+@pytest.mark.parametrize("name", ["bounce-exim.eml", "bounce-qmail.eml", "bounce-exchange-de.eml"])
+def test_text_bounces_work_without_raw_bytes(name: str) -> None:
+    result = run(load(name), with_raw=False)
+    assert result.kind == "bounce"
+    assert result.bounced == BOUNCES[name][0]
+    if name != "bounce-exchange-de.eml":  # its original sits in a message/rfc822 part: needs raw
+        assert BOUNCES[name][1] in result.original_message_ids
+
+
+# --- the rules, one by one -----------------------------------------------------------------------
+
+
+def test_rule_names_are_unique_and_kinds_are_five() -> None:
+    names = [name for name, _rule in RULES]
+    assert len(names) == len(set(names))
+    assert names[0] == "own_address"
+    assert names[-1] == "no_intent"
+    assert KINDS == ("registration", "cancellation", "auto_reply", "bounce", "other")
+
+
+def test_own_message_id_coming_back_is_own() -> None:
+    raw = mail("Subject: Anmeldung\nMessage-ID: <conf-1@stadt.example>", "Ich melde mich an.")
+    assert run(raw).reason == "own_message_id"
+
+
+def test_own_address_is_case_insensitive_in_context() -> None:
+    ctx = ClassifyContext(own_addresses=frozenset({"Anmeldung@Stadt.example"}))
+    raw = mail("From: anmeldung@stadt.example\nSubject: Anmeldung")
+    assert run(raw, ctx).reason == "own_address"
+
+
+def test_own_address_wins_over_everything() -> None:
+    headers = "From: anmeldung@stadt.example\nAuto-Submitted: auto-replied\nSubject: failure notice"
+    raw = mail(headers)
+    assert (run(raw).kind, run(raw).reason) == ("other", "own_address")
+
+
+def test_dsn_success_is_not_a_bounce() -> None:
+    raw = load("bounce-delayed-dsn.eml").replace(b"Action: delayed", b"Action: delivered")
+    result = run(raw)
+    assert (result.kind, result.reason) == ("auto_reply", "dsn_success")
+
+
+def test_dsn_bounce_before_auto_submitted() -> None:
+    # The Postfix fixture also says Auto-Submitted: a bounce must reach bounce handling.
+    assert run(load("bounce-postfix-dsn.eml")).kind == "bounce"
+
+
+def test_read_receipt_by_subject_english() -> None:
+    raw = mail("Subject: Read: Your registration")
+    assert run(raw).reason == "read_receipt"
+
+
+def test_unknown_report_type_is_auto_reply() -> None:
+    raw = mail(
+        "Subject: report\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=tlsrpt;"
+        ' boundary="b"'
+    ).replace(b"Content-Type: text/plain; charset=utf-8\n", b"")
+    raw += b"--b\nContent-Type: text/plain\n\nx\n--b--\n"
+    assert (run(raw).kind, run(raw).reason) == ("auto_reply", "report")
+
+
+def test_postmaster_person_is_not_a_bounce() -> None:
+    raw = mail("From: Bob <postmaster@example.org>\nSubject: Anmeldung", "Ich melde mich an.")
+    assert run(raw).kind == "registration"
+
+
+def test_postmaster_with_bounce_subject_is_a_bounce() -> None:
+    raw = mail("From: postmaster@example.org\nSubject: Undeliverable: Anmeldung")
+    assert (run(raw).kind, run(raw).reason) == ("bounce", "bounce_postmaster")
+
+
+def test_failed_recipients_header() -> None:
+    raw = mail("X-Failed-Recipients: A@Example.ORG\nSubject: Problem", "Something went wrong.")
+    result = run(raw)
+    assert (result.kind, result.reason, result.bounced) == (
+        "bounce",
+        "bounce_failed_recipients",
+        ("a@example.org",),
+    )
+
+
+def test_bounce_subject_delay_is_temporary() -> None:
+    raw = mail("Subject: Warning: could not send message for past 4 hours")
+    result = run(raw)
+    assert (result.kind, result.reason, result.temporary) == (
+        "bounce",
+        "bounce_subject_delayed",
+        True,
+    )
+
+
+def test_null_sender_with_readable_report_is_a_bounce() -> None:
+    body = "Hi. This is the qmail-send program.\n\n<x@example.net>:\nno mailbox here (#5.1.1)\n"
+    raw = mail("Return-Path: <>\nFrom: robot@example.net\nSubject: Hinweis", body)
+    result = run(raw)
+    assert (result.kind, result.reason, result.bounced) == (
+        "bounce",
+        "bounce_null_sender",
+        ("x@example.net",),
+    )
+
+
+def test_null_sender_alone_is_auto_reply() -> None:
+    raw = mail("Return-Path: <>\nSubject: Anmeldung", "Ich melde mich an.")
+    assert (run(raw).kind, run(raw).reason) == ("auto_reply", "null_sender")
+
+
+def test_bounce_text_in_unquoted_body() -> None:
+    body = "Your mail could not be delivered to: <k@example.jp>\nAs their mailbox is full.\n"
+    raw = mail("From: no-reply@example.jp\nSubject: Hinweis", body)
+    result = run(raw)
+    assert (result.kind, result.reason) == ("bounce", "bounce_text")
+    assert result.bounced == ("k@example.jp",)
+
+
+def test_ses_json_notification() -> None:
+    body = (
+        '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":'
+        '[{"emailAddress":"gone@example.com","action":"failed"}]}}\n'
+    )
+    raw = mail("From: no-reply@sns.amazonaws.example\nSubject: AWS Notification Message", body)
+    result = run(raw)
+    assert (result.kind, result.reason) == ("bounce", "bounce_ses")
+    assert result.bounced == ("gone@example.com",)
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("Auto-Submitted: auto-generated", "auto_submitted"),
+        ("Auto-Submitted: auto-replied; owner-email=x@example.org", "auto_submitted"),
+        ("X-Autoreply: yes", "x_autoreply"),
+        ("X-Autorespond: Urlaub", "x_autoreply"),
+        ("X-Apple-Action: VACATION", "x_autoreply"),
+        ("X-Auto-Response-Suppress: OOF, AutoReply", "auto_response_suppress"),
+        ("Precedence: bulk", "precedence_bulk"),
+        ("Precedence: junk", "precedence_junk"),
+        ("Precedence: list", "precedence_list"),
+        ("List-Id: Verein <verein.lists.example.org>", "list_mail"),
+        ("List-Unsubscribe: <mailto:leave@example.org>", "list_mail"),
+    ],
+)
+def test_auto_reply_headers_beat_registration_words(header: str, reason: str) -> None:
+    result = run(mail(f"{header}\nSubject: Anmeldung", "Hiermit melde ich mich an."))
+    assert (result.kind, result.reason) == ("auto_reply", reason)
+    assert not result.may_reply
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Auto-Submitted: no", "registration"),
+        ("Precedence: first-class", "registration"),
+        ("X-Auto-Response-Suppress: None", "registration"),
+    ],
+)
+def test_harmless_header_values(header: str, expected: str) -> None:
+    assert run(mail(f"{header}\nSubject: Anmeldung", "Ich melde mich an.")).kind == expected
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Automatische Antwort: Anmeldung",
+        "Abwesenheitsnotiz: Ihre Nachricht",
+        "Out of Office: Registration",
+        "Automatic reply: Registration",
+        "AutoReply: Anmeldung",
+    ],
+)
+def test_out_of_office_subjects(subject: str) -> None:
+    result = run(mail(f"Subject: {subject}", "Ich bin nicht da."))
+    assert (result.kind, result.reason) == ("auto_reply", "out_of_office_subject")
+
+
+def test_out_of_office_body_strong_phrase() -> None:
+    raw = mail("Subject: Re: Programm", "Dies ist eine automatische Antwort. Ich melde mich.")
+    assert run(raw).reason == "out_of_office_body"
+
+
+def test_person_out_of_office_who_registers_is_a_registration() -> None:
+    body = "Ich bin nächste Woche nicht im Büro, melde mich aber hiermit zum Symposium an."
+    assert run(mail("Subject: Symposium", body)).kind == "registration"
+
+
+def test_no_sender_goes_to_review() -> None:
+    raw = b"Subject: Anmeldung\nMessage-ID: <x@example.org>\n\nIch melde mich an.\n"
+    assert (run(raw).kind, run(raw).reason) == ("other", "no_sender")
+
+
+def test_cancellation_beats_registration_words() -> None:
+    raw = mail("Subject: Anmeldung", "Ich möchte meine Anmeldung stornieren.")
+    assert run(raw).kind == "cancellation"
+    raw = mail("Subject: Registration", "Please cancel my registration.")
+    assert run(raw).kind == "cancellation"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Ich melde mich vom Symposium ab.",
+        "Leider kann ich nicht teilnehmen.",
+        "Ich nehme nicht teil.",
+        "Hiermit storniere ich.",
+        "I can no longer attend.",
+        "Please unsubscribe me from the event.",
+    ],
+)
+def test_cancellation_phrases(body: str) -> None:
+    assert run(mail("Subject: Symposium", body)).kind == "cancellation"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Ich melde mich an.",
+        "Ich nehme teil.",
+        "Teilnahme: 2 Personen",
+        "I would like to register.",
+        "Sign me up, please.",
+        "I will attend.",
+    ],
+)
+def test_registration_phrases(body: str) -> None:
+    assert run(mail("Subject: Symposium", body)).kind == "registration"
+
+
+def test_registration_word_in_subject_only() -> None:
+    assert run(mail("Subject: Anmeldung", "Max Muster, Stadtwerke")).kind == "registration"
+
+
+def test_reply_to_own_message_subject_does_not_cancel() -> None:
+    # Our subject in a reply must not decide; "Vielen Dank!" to our cancellation notice is no
+    # second cancellation.
+    raw = mail(
+        "Subject: Re: Ihre Abmeldung ist bestätigt\nIn-Reply-To: <c-1@stadt.example>",
+        "Vielen Dank!",
+    )
+    assert (run(raw).kind, run(raw).reason) == ("other", "reply_to_own_message")
+
+
+def test_reply_to_own_message_via_references() -> None:
+    raw = mail("Subject: Re: Anmeldung\nReferences: <a@x.example> <c-2@stadt.example>", "Danke.")
+    assert run(raw).reason == "reply_to_own_message"
+
+
+def test_auto_reply_to_own_message_stays_auto_reply() -> None:
+    raw = mail(
+        "Subject: Automatische Antwort: Anmeldung\nIn-Reply-To: <c-3@stadt.example>",
+        "Ich bin nicht im Büro.",
+    )
+    assert run(raw).kind == "auto_reply"
+
+
+def test_context_lookup_errors_do_not_stop_classification() -> None:
+    def broken(_mid: str) -> bool:
+        raise RuntimeError("db gone")
+
+    ctx = ClassifyContext(is_own_message_id=broken)
+    raw = mail("Subject: Anmeldung\nIn-Reply-To: <c-4@stadt.example>", "Ich melde mich an.")
+    assert run(raw, ctx).kind == "registration"
+
+
+def test_quoted_words_are_ignored() -> None:
+    raw = mail("Subject: Frage", "Wo ist der Saal?\n\n> Zur Anmeldung antworten Sie bitte.\n")
+    assert (run(raw).kind, run(raw).reason) == ("other", "no_intent")
+
+
+# --- unquoted_text --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Neu.\n\nAm 01.11.2026 um 10:00 schrieb Stadt <a@stadt.example>:\n> alt",
+        "Neu.\n\nAm 01.11.2026 um 10:00 schrieb Stadt\n<a@stadt.example>:\nalt",
+        "Neu.\n\nOn Mon, Nov 2, 2026 at 9:00 AM Stadt <a@stadt.example> wrote:\nalt",
+        "Neu.\n\nOn Mon, Nov 2, 2026 at 9:00 AM Stadt <a@stadt.example>\nwrote:\nalt",
+        "Neu.\n\n-----Ursprüngliche Nachricht-----\nVon: x\nalt",
+        "Neu.\n\n-----Original Message-----\nFrom: x\nalt",
+        "Neu.\n\nVon: Stadt <a@stadt.example>\nGesendet: Montag, 2. November 2026\nAn: b\n"
+        "Betreff: alt\n\nalt",
+        "Neu.\n\n________________________________\nFrom: Stadt\nSent: Monday\nTo: b\n"
+        "Subject: alt\nalt",
+        "Neu.\n> alt\n> alt",
+    ],
+)
+def test_unquoted_text_cuts_quotes(text: str) -> None:
+    assert unquoted_text(text) == "Neu."
+
+
+def test_unquoted_text_keeps_signature_and_lone_von_line() -> None:
+    text = "Bitte anmelden.\nVon: Max Muster\n-- \nMax Muster\nStadtwerke"
+    assert unquoted_text(text) == text
+
+
+# --- bounces.py -----------------------------------------------------------------------------------
+
+
+def test_parse_dsn_fields_joins_continuations() -> None:
+    blocks = parse_dsn_fields("Reporting-MTA: dns; a\n\nFinal-Recipient: rfc822;\n x@y.example\n")
+    assert blocks[1]["final-recipient"] == "rfc822; x@y.example"
+
+
+def test_text_failures_exim_and_postfix() -> None:
+    exim = "The following address(es) failed:\n\n  a@b.example\n    SMTP error\n"
+    assert text_failures(exim) == (["a@b.example"], [])
+    postfix = "The mail system\n\n<C@D.example>: host said: 550 unknown\n"
+    assert text_failures(postfix) == (["c@d.example"], [])
+
+
+def test_analyse_bounce_survives_garbage() -> None:
+    report = analyse_bounce(b"\x00\xff garbage \r\n\r\n", "", reply_ids=("r@stadt.example",))
+    assert report.failed == ()
+    assert report.original_message_ids == ("r@stadt.example",)
+
+
+def test_flufl_crash_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flufl.bounce
+
+    def boom(_msg: object) -> object:
+        raise IndexError("flufl bug")
+
+    monkeypatch.setattr(flufl.bounce, "all_failures", boom)
+    raw = load("bounce-qmail.eml")
+    result = run(raw)
+    assert result.kind == "bounce"
+    assert result.bounced == ("otto.meier@kleinanbieter.example",)  # from our own regexes

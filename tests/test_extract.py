@@ -1,0 +1,356 @@
+"""Unit tests for the pure extraction functions, and the accuracy figures on tests/labelled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from anmeldung.accuracy import format_report, measure
+from anmeldung.extract import (
+    REVIEW_BELOW,
+    extract_attendees,
+    key_values,
+    mentions,
+    organisation_of,
+    own_text,
+    read_signature,
+    sender_address,
+    split_signature,
+)
+from anmeldung.names import parse_display_name, parse_person, split_name
+from anmeldung.parse import parse_message
+
+LABELLED = Path(__file__).parent / "labelled"
+
+
+def mail(body: str, frm: str = "j.mueller@stadt-bonn.example", *, html: bool = False) -> bytes:
+    ctype = "text/html" if html else "text/plain"
+    head = (
+        f"From: {frm}\r\nTo: anmeldung@symposium.example\r\nSubject: Anmeldung\r\n"
+        f"Message-ID: <t@x.example>\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: {ctype}; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+    )
+    return head.encode() + body.encode()
+
+
+def attendees(body: str, frm: str = "j.mueller@stadt-bonn.example", **kw: bool) -> list[tuple]:
+    found = extract_attendees(parse_message(mail(body, frm, **kw)))
+    return [(a.email, a.name, a.title, a.organisation) for a in found]
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "name"),
+    [
+        ("Dr. Jürgen Müller", "Dr.", "Jürgen Müller"),
+        ("Prof. Dr. Maria Winter", "Prof. Dr.", "Maria Winter"),
+        ("Dr.-Ing. Ralf Kübler", "Dr.-Ing.", "Ralf Kübler"),
+        (
+            "Prof. Dr. rer. pol. Hans-Peter von der Heide",
+            "Prof. Dr. rer. pol.",
+            "Hans-Peter von der Heide",
+        ),
+        ("Dr. phil. Zoë Hoffmann", "Dr. phil.", "Zoë Hoffmann"),
+        ("Dr. Dr. Kurt Seifert", "Dr. Dr.", "Kurt Seifert"),
+        ("Herr Dr. med. Jan Roloff", "Dr. med.", "Jan Roloff"),
+        ("Dipl.-Ing. (FH) Monika Schäfer", None, "Monika Schäfer"),
+        ("Dipl.-Verwaltungswirtin (FH) Monika Schäfer", None, "Monika Schäfer"),
+        ("Anna-Lena Schulte-Brinkmann, M.A.", None, "Anna-Lena Schulte-Brinkmann"),
+        ("Dr.-Ing. Ralf Kübler, MBA", "Dr.-Ing.", "Ralf Kübler"),
+        ("Lukas Brunner, LL.M.", None, "Lukas Brunner"),
+        ("Maria Rossi, PhD", "PhD", "Maria Rossi"),
+        ("Frau Ayşe Yıldız", None, "Ayşe Yıldız"),
+        ("Małgorzata Wójcik", None, "Małgorzata Wójcik"),
+        ("Sean O'Brien", None, "Sean O'Brien"),
+        ("Dr Ana Sousa", "Dr", "Ana Sousa"),
+    ],
+)
+def test_split_name(text: str, title: str | None, name: str) -> None:
+    assert split_name(text) == (title, name)
+
+
+def test_salutation_and_office_never_in_the_name() -> None:
+    person = parse_person("Herrn Oberbürgermeister Dr. Christian Schuchardt")
+    assert person is not None
+    assert (person.salutation, person.function, person.title, person.name) == (
+        "Herr", "Oberbürgermeister", "Dr.", "Christian Schuchardt"
+    )  # fmt: skip
+    assert parse_person("i. A. Frau Nicole Franke") == parse_person("Frau Nicole Franke")
+
+
+@pytest.mark.parametrize(
+    "text", ["Stadt Bonn", "Vorzimmer Oberbürgermeister", "Office of the Mayor", "k.schneider",
+             "Mail Delivery System", "Z" * 300, "Eve Bcc: x@evil.example"],
+)  # fmt: skip
+def test_not_a_person(text: str) -> None:
+    assert parse_person(text) is None
+
+
+@pytest.mark.parametrize(
+    ("display", "name", "title", "hint"),
+    [
+        ("Müller, Jürgen (Stadtkämmerei)", "Jürgen Müller", None, "Stadtkämmerei"),
+        ("Weiß, Dr. Christiane", "Christiane Weiß", "Dr.", None),
+        ("Stefan Ortmann | Stadt Münster", "Stefan Ortmann", None, "Stadt Münster"),
+        ("Herr Klaus Dietrich", "Klaus Dietrich", None, None),
+        ("O'Brien, Sean", "Sean O'Brien", None, None),
+    ],
+)
+def test_display_names(display: str, name: str, title: str | None, hint: str | None) -> None:
+    person, org_hint = parse_display_name(display)
+    assert person is not None
+    assert (person.name, person.title, org_hint) == (name, title, hint)
+
+
+@pytest.mark.parametrize(
+    "display", ["Sekretariat Landrat", "k.ahrens@x.example", "Amt 20 - Finanzen"]
+)
+def test_mailbox_display_names_are_nobody(display: str) -> None:
+    assert parse_display_name(display)[0] is None
+
+
+# --- key-value lines, signatures, organisations -----------------------------------------------
+
+
+def test_key_values_text() -> None:
+    records = key_values(
+        "Vorname: Katrin\nNachname: Schneider\nTitel: Dr.\nBehörde: Gemeinde Lindlar\n"
+        "Funktion: Beigeordnete\nName:\n"
+    )
+    assert records == [
+        {"given": "Katrin", "family": "Schneider", "title": "Dr.",
+         "organisation": "Gemeinde Lindlar", "function": "Beigeordnete"}
+    ]  # fmt: skip
+
+
+def test_key_values_two_people_and_shared_organisation() -> None:
+    records = key_values(
+        "Name: Ute Lehmann\nE-Mail: ute@x.example\n\nName: Prof. Dr. Dieter Schwarz\n"
+        "Organisation jeweils: Landeshauptstadt Erfurt\n"
+    )
+    assert [r.get("name") for r in records] == ["Ute Lehmann", "Prof. Dr. Dieter Schwarz", None]
+    assert records[2] == {"organisation": "Landeshauptstadt Erfurt"}
+
+
+def test_key_values_in_outlook_html_table() -> None:
+    html = (
+        "<p>Anmeldung:</p><table><tr><td><p class=MsoNormal><b>Name</b></p></td>"
+        "<td><p class=MsoNormal>Dr. Christiane Weiß</p></td></tr><tr><td><p>Organisation</p></td>"
+        "<td><p>Landkreis Harz</p></td></tr></table>"
+    )
+    assert attendees(html, "c.weiss@harz.example", html=True) == [
+        ("c.weiss@harz.example", "Christiane Weiß", "Dr.", "Landkreis Harz")
+    ]
+
+
+def test_signature_with_function_address_phone_and_disclaimer() -> None:
+    main, lines = split_signature(
+        "ich melde mich an.\n\nViele Grüße\nSabine Hartmann\n\n--\nSabine Hartmann\n"
+        "Sachgebietsleiterin Haushaltsplanung\nStadt Leipzig\nStadtkämmerei\n"
+        "Martin-Luther-Ring 4-6\n04109 Leipzig\nTel.: +49 341 123-4567\n\n"
+        "Diese E-Mail enthält vertrauliche Informationen. Stadt Irgendwo\n"
+    )
+    assert main.strip() == "ich melde mich an."
+    sig = read_signature(lines)
+    assert sig.person is not None
+    assert sig.person.name == "Sabine Hartmann"
+    assert (sig.organisation, sig.function) == (
+        "Stadt Leipzig",
+        "Sachgebietsleiterin Haushaltsplanung",
+    )
+
+
+def test_signature_on_the_closing_line() -> None:
+    main, lines = split_signature(
+        "Hiermit melde ich mich verbindlich an. Mit freundlichen Grüßen, Dr. Jürgen Müller, "
+        "Stadtkämmerei Bonn"
+    )
+    assert main.strip() == "Hiermit melde ich mich verbindlich an."
+    sig = read_signature(lines)
+    assert sig.person is not None
+    assert (sig.person.title, sig.person.name) == (
+        "Dr.",
+        "Jürgen Müller",
+    )
+    assert sig.organisation == "Stadtkämmerei Bonn"
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        ("Stadt Göttingen – Fachbereich Finanzen", "Stadt Göttingen"),
+        ("Department of Economics, University of Bologna", "University of Bologna"),
+        ("Stadt Frankfurt (Oder)", "Stadt Frankfurt (Oder)"),
+        ("Kreis Lippe – Der Landrat", "Kreis Lippe"),
+        ("Stadtkämmerei Bonn", "Stadtkämmerei Bonn"),
+        ("Tel. 0228 77-1234", None),
+    ],
+)
+def test_organisation_of(line: str, org: str | None) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_no_organisation_from_the_domain() -> None:
+    assert attendees(
+        "Bitte melden Sie mich an.", "Friedrich Wagner <f.wagner@stadt-trier.example>"
+    ) == [("f.wagner@stadt-trier.example", "Friedrich Wagner", None, None)]
+
+
+# --- quotes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "Am 12.01.26 um 09:14 schrieb Anmeldung Finanzsymposium:\n> Name: Dr. Claudia Weber\n",
+        "-----Ursprüngliche Nachricht-----\nVon: Anmeldung <a@x.example>\nGesendet: Montag\n"
+        "An: Verteiler\nBetreff: Einladung\n\nName: Dr. Claudia Weber\nMit freundlichen Grüßen\n"
+        "Dr. Claudia Weber\nStadt Musterstadt\n",
+        "Von: Anmeldung <a@x.example>\nGesendet: Montag, 12. Januar 2026 09:14\nAn: Verteiler\n"
+        "Betreff: Einladung\n\nDr. Claudia Weber, Stadt Musterstadt\n",
+        "On Mon, 12 Jan 2026 at 09:14, Anmeldung <a@x.example>\nwrote:\n\nDr. Claudia Weber\n",
+    ],
+)
+def test_nothing_from_the_quoted_part(quote: str) -> None:
+    body = f"Ich melde mich an.\n\nGruß\nCarsten Lindner\n\n{quote}"
+    assert "Weber" not in own_text(body)
+    assert attendees(body, "lindner@jena.example") == [
+        ("lindner@jena.example", "Carsten Lindner", None, None)
+    ]
+
+
+def test_mobile_footer_is_cut() -> None:
+    assert (
+        own_text("Ich komme.\n\nVon meinem iPhone gesendet\n\nAm 1.1. schrieb X:") == "Ich komme."
+    )
+
+
+# --- several people, secretaries, cancellations -------------------------------------------------
+
+
+def test_numbered_list() -> None:
+    body = (
+        "hiermit melde ich folgende Personen an:\n\n1. Frau Dr. Maria Winter, Stadtkämmerin\n"
+        "2. Herr Jan Peters (j.peters@kassel.example)\n\n"
+        "Bitte senden Sie die Bestätigungen an mich.\n\n"
+        "Mit freundlichen Grüßen\nOliver Brandt\nStadt Kassel, Kämmerei\n"
+    )
+    assert attendees(body, "o.brandt@kassel.example") == [
+        ("o.brandt@kassel.example", "Maria Winter", "Dr.", "Stadt Kassel"),
+        ("j.peters@kassel.example", "Jan Peters", None, "Stadt Kassel"),
+    ]
+
+
+def test_colleague_with_own_address_and_me() -> None:
+    body = (
+        "meine Kollegin Frau Dr. Heike Franke (heike.franke@halle.example) und ich möchten uns\n"
+        "für das Symposium anmelden.\n\nViele Grüße\nMarkus Seidel\nStadt Halle (Saale)\n"
+    )
+    assert attendees(body, "Markus Seidel <m.seidel@halle.example>") == [
+        ("heike.franke@halle.example", "Heike Franke", "Dr.", "Stadt Halle (Saale)"),
+        ("m.seidel@halle.example", "Markus Seidel", None, "Stadt Halle (Saale)"),
+    ]
+
+
+def test_secretary_registers_the_oberbuergermeister() -> None:
+    body = (
+        "hiermit möchte ich Herrn Oberbürgermeister Ingo Meyer zum Finanzsymposium anmelden.\n"
+        "Herr Meyer wird gegen 10 Uhr eintreffen.\n\nMit freundlichen Grüßen\nPetra Lorenz\n"
+        "Büro des Oberbürgermeisters\nStadt Hildesheim\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(body, "Petra Lorenz <p.lorenz@hildesheim.example>"))
+    )
+    assert [(a.email, a.name, a.function, a.organisation) for a in found] == [
+        ("p.lorenz@hildesheim.example", "Ingo Meyer", "Oberbürgermeister", "Stadt Hildesheim")
+    ]
+
+
+def test_cancellation_for_a_colleague_keeps_the_sender_out() -> None:
+    body = (
+        "Frau Dr. Heike Franke muss ihre Teilnahme leider absagen; ich komme wie angemeldet.\n\n"
+        "Viele Grüße\nMarkus Seidel\n"
+    )
+    assert [m.person.name for m in mentions(body.split("\n\n")[0])] == ["Heike Franke"]
+    assert attendees(body, "Markus Seidel <m.seidel@halle.example>") == [
+        ("m.seidel@halle.example", "Heike Franke", "Dr.", None)
+    ]
+
+
+# --- safety ---------------------------------------------------------------------------------
+
+
+def test_injection_in_a_display_name() -> None:
+    raw = (
+        b'From: "Eve\r\nBcc: x@evil.example" <eve@example.org>\r\nSubject: Anmeldung\r\n'
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nHiermit melde ich mich an.\r\n"
+    )
+    msg = parse_message(raw)
+    found = extract_attendees(msg)
+    for a in found:
+        for value in (a.email, a.name, a.title, a.organisation, a.function, a.salutation):
+            assert value is None or ("\r" not in value and "\n" not in value)
+        assert "evil" not in a.email
+        assert "Bcc" not in (a.name or "")
+
+
+def test_rfc2047_encoded_crlf_in_a_name() -> None:
+    raw = (
+        b"From: =?utf-8?Q?Eve=0D=0ABcc=3A_x=40evil=2Eexample?= <eve@example.org>\r\n"
+        b"Subject: Anmeldung\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Hiermit melde ich mich an.\r\n"
+    )
+    msg = parse_message(raw)
+    assert sender_address(msg) == "eve@example.org"  # not the address hidden in the name
+    (a,) = extract_attendees(msg)
+    assert a.email == "eve@example.org"
+    assert a.name is None
+    assert a.confidence < REVIEW_BELOW
+
+
+def test_markup_and_length_are_cleaned() -> None:
+    html = "<table><tr><td>Name:</td><td>Trudy <b>Test</b><script>x()</script></td></tr></table>"
+    assert attendees(html, "trudy@example.com", html=True)[0][1] == "Trudy Test"
+    (a,) = extract_attendees(
+        parse_message(mail("Ich melde mich an.", f'"{"Z" * 300}" <z@x.example>'))
+    )
+    assert a.name is None
+    assert a.confidence < REVIEW_BELOW
+
+
+def test_no_name_goes_to_review() -> None:
+    (a,) = extract_attendees(parse_message(mail("Wir melden uns an.", "kaemmerei@hude.example")))
+    assert (a.email, a.name, a.organisation) == ("kaemmerei@hude.example", None, None)
+    assert a.needs_review
+
+
+# --- the labelled corpus ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def report():  # type: ignore[no-untyped-def]
+    return measure(LABELLED)
+
+
+def test_corpus_is_big_enough(report) -> None:  # type: ignore[no-untyped-def]
+    assert report.messages >= 80
+
+
+def test_extraction_figures(report) -> None:  # type: ignore[no-untyped-def]
+    assert report.injected == 0, format_report(report)
+    assert report.alone_ratio("email") >= 0.98, format_report(report)
+    assert report.alone_ratio("name") >= 0.95, format_report(report)
+    assert report.alone_ratio("organisation") >= 0.90, format_report(report)
+
+
+def test_pipeline_figures(report) -> None:  # type: ignore[no-untyped-def]
+    """kind depends on classify.py; until it reaches 97 % this is an expected failure."""
+    if report.ratio("kind") < 0.97:
+        wrong = sorted({f.file for f in report.failures if f.field == "kind"})
+        pytest.xfail(f"classification: kind {report.ratio('kind'):.1%}; wrong: {', '.join(wrong)}")
+    assert report.ratio("email") >= 0.98, format_report(report)
+    assert report.ratio("name") >= 0.95, format_report(report)
+    assert report.ratio("organisation") >= 0.90, format_report(report)

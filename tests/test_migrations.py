@@ -1,0 +1,111 @@
+"""Alembic: upgrade creates exactly the models' schema, is repeatable, and is enforced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from anmeldung.db import Database
+from anmeldung.errors import DatabaseError
+from anmeldung.models import Base
+
+TABLES = {"messages", "registrations", "outbox", "poll_runs"}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    yield database
+    database.dispose()
+
+
+def schema(db: Database) -> dict[str, object]:
+    """Tables with their columns, indexes and unique constraints, for before/after comparisons."""
+    insp = inspect(db.engine)
+    return {
+        name: (
+            [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(name)],
+            sorted((i["name"] or "", tuple(i["column_names"])) for i in insp.get_indexes(name)),
+            sorted(
+                (u["name"] or "", tuple(u["column_names"]))
+                for u in insp.get_unique_constraints(name)
+            ),
+            sorted(
+                (f["referred_table"], tuple(f["constrained_columns"]))
+                for f in insp.get_foreign_keys(name)
+            ),
+        )
+        for name in insp.get_table_names()
+    }
+
+
+def test_upgrade_creates_the_tables(db: Database) -> None:
+    assert db.table_names() == []
+    before, after = db.upgrade()
+    assert before is None
+    assert after is not None
+    assert after == db.head_revision()
+    tables = set(db.table_names())
+    assert tables >= TABLES | {"alembic_version"}
+    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+            after
+        ]
+
+
+def test_upgrade_again_changes_nothing(db: Database) -> None:
+    _, head = db.upgrade()
+    first = schema(db)
+    assert db.upgrade() == (head, head)
+    assert schema(db) == first
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+
+
+def test_models_and_newest_migration_agree(db: Database) -> None:
+    db.upgrade()
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_constraints_the_code_relies_on_exist(db: Database) -> None:
+    db.upgrade()
+    insp = inspect(db.engine)
+    uniques = {
+        table: {tuple(u["column_names"]) for u in insp.get_unique_constraints(table)}
+        for table in ("messages", "registrations", "outbox")
+    }
+    assert ("mailbox", "uidvalidity", "uid") in uniques["messages"]
+    assert ("message_key",) in uniques["messages"]
+    assert ("email",) in uniques["registrations"]
+    assert ("trigger",) in uniques["outbox"]
+    assert ("message_id",) in uniques["outbox"]
+
+
+def test_require_current_refuses_an_empty_database(db: Database) -> None:
+    with pytest.raises(DatabaseError, match="anmeldung init"):
+        db.require_current()
+    db.upgrade()
+    db.require_current()
+
+
+def test_require_current_refuses_an_old_revision(db: Database) -> None:
+    db.upgrade()
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'old0000'"))
+    with pytest.raises(DatabaseError, match="old0000"):
+        db.require_current()
+
+
+def test_sqlite_pragmas_are_set(db: Database) -> None:
+    db.upgrade()
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
