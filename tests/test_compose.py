@@ -195,14 +195,6 @@ def test_waitlist(composer: Composer, language: str, subject: str, phrase: str) 
     assert "Anmeldebestätigung" not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason=(
-        "Composer.compose() computes the fallback language but calls self.context(reply) "
-        "with reply.language, so format_date() raises KeyError('fr')"
-    ),
-)
 def test_unknown_language_falls_back_to_the_event_language(composer: Composer) -> None:
     msg = composer.compose(reply(language="fr"))
     assert msg["Content-Language"] == "de"

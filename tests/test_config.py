@@ -167,13 +167,6 @@ def _example_keys() -> list[tuple[int, str, str]]:
     return keys
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "config.example.toml: [event] ends (line 10) and [mailbox] username (line 26) "
-        "have no comment line directly above them"
-    ),
-)
 def test_example_config_has_a_comment_above_every_key() -> None:
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     keys = _example_keys()

@@ -347,10 +347,8 @@ def test_extraction_figures(report) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_pipeline_figures(report) -> None:  # type: ignore[no-untyped-def]
-    """kind depends on classify.py; until it reaches 97 % this is an expected failure."""
-    if report.ratio("kind") < 0.97:
-        wrong = sorted({f.file for f in report.failures if f.field == "kind"})
-        pytest.xfail(f"classification: kind {report.ratio('kind'):.1%}; wrong: {', '.join(wrong)}")
+    """The whole pipeline (classify, then extract) on the labelled corpus."""
+    assert report.ratio("kind") >= 0.97, format_report(report)
     assert report.ratio("email") >= 0.98, format_report(report)
     assert report.ratio("name") >= 0.95, format_report(report)
     assert report.ratio("organisation") >= 0.90, format_report(report)

@@ -51,7 +51,7 @@ def analyse_parsed(
     classification = classify(parsed, ctx, raw=raw)
     attendees: tuple[Attendee, ...] = ()
     if classification.kind in ("registration", "cancellation"):
-        attendees = tuple(extract_attendees(parsed))
+        attendees = tuple(extract_attendees(parsed, kind=classification.kind))
     return Analysis(
         parsed=parsed,
         classification=classification,

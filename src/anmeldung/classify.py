@@ -483,15 +483,49 @@ _CANCEL = re.compile(
     r"|\bwithdraw (?:my|our) registration\b)"
 )
 _REGISTER = re.compile(
-    r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,60}?\ban\b(?=\s*(?:[.!,;]|$))"
+    r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,120}?\ban\b(?=\s*(?:[.!,;]|$))"
+    # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
+    r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
+    r"|\b(?:ich komme|komme ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
+    r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
+    r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
+    r"|\b(?:i|we)(?:'ll| will| shall) be there\b|\b(?:i|we)(?:'d| would) (?:love|like) to come\b"
+    r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b|\breserve (?:a|two|\d+) (?:seats?|places?)\b"
     r"|\bnehme[n]? (?:\w+ )?teil\b|\bteilnahme\w*|\bteilnehmen\b|\bteilnehmer\w*"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
     r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
 )
 
 
+# A filled-in reply form ("Name: …" and "Organisation: …" lines) says yes without a verb.
+_FORM_NAME = re.compile(r"(?im)^[ \t>*]*(?:vor-? und zuname|name|full name)\s*:[ \t]*\S")
+_FORM_MORE = re.compile(
+    r"(?im)^[ \t>*]*(?:organisation|organization|institution|behörde|dienststelle|verwaltung"
+    r"|kommune|firma|funktion|position|amt|e-?mail)\s*:[ \t]*\S"
+)
+# Asking before deciding is not a registration, whatever words it uses ("bevor ich mich
+# anmelde", "whether I can attend"); such mail goes to a person.
+_UNDECIDED = re.compile(
+    r"(?i)\b(?:bevor|ehe|falls|wenn|ob)\s+(?:ich|wir)\s+(?:mich|uns)?\s*(?:\w+\s+){0,2}?"
+    r"(?:anmelde\w*|teilnehme\w*|teilnehmen|komme\w*|dabei sein)\b"
+    r"|\b(?:whether|if|before)\s+(?:i|we)\s+(?:can|could|will|would|should)?\s*"
+    r"(?:be able to\s+)?(?:attend|register|come|participate|join)\b"
+    r"|\b(?:noch nicht|not yet)\s+(?:sicher|entschieden|decided|sure)\b"
+)
+
+
 def _intent(pattern: re.Pattern[str], text: str) -> bool:
     return bool(pattern.search(text))
+
+
+def _register_intent(text: str) -> bool:
+    if _UNDECIDED.search(text):
+        text = _UNDECIDED.sub(" ", text)
+        # Whoever asks before deciding and says nothing else about it wants an answer.
+        return bool(_REGISTER.search(text)) and "?" not in text
+    return bool(_REGISTER.search(text)) or (
+        bool(_FORM_NAME.search(text)) and bool(_FORM_MORE.search(text))
+    )
 
 
 def cancellation(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
@@ -510,7 +544,12 @@ def reply_to_own_message(inc: Incoming, ctx: ClassifyContext) -> Classification 
 
 
 def registration(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
-    if _intent(_REGISTER, inc.msg.subject) or _intent(_REGISTER, inc.unquoted[:_HEAD_CHARS]):
+    head = inc.unquoted[:_HEAD_CHARS]
+    if _UNDECIDED.search(head):
+        if _register_intent(head):
+            return Classification("registration", "registration")
+        return None
+    if _intent(_REGISTER, inc.msg.subject) or _register_intent(head):
         return Classification("registration", "registration")
     return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email.policy
 import zoneinfo
@@ -196,7 +197,7 @@ class Composer:
         if reply.kind not in MAIL_KINDS:
             raise TemplateError(f"unknown mail kind {reply.kind!r}")
         lang = reply.language if reply.language in LANGUAGES else self.config.event.language
-        ctx = self.context(reply)
+        ctx = self.context(dataclasses.replace(reply, language=lang))
         base = f"{lang}/{reply.kind}"
         subject = clean_line(self._render(f"{base}.subject.j2", ctx), 300)
         text = self._render(f"{base}.txt.j2", ctx)

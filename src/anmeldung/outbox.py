@@ -160,7 +160,7 @@ def mark_failed(
 
 def backoff(attempts: int) -> dt.timedelta:
     """1, 2, 4, 8 … minutes, at most six hours."""
-    delay: dt.timedelta = BACKOFF_BASE * (2 ** max(0, attempts - 1))
+    delay: dt.timedelta = BACKOFF_BASE * (2 ** min(max(0, attempts - 1), 20))
     return min(delay, BACKOFF_MAX)
 
 

@@ -70,7 +70,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     msg, text_parts, html_parts, defects = _parse_parts(raw)
 
     headers: dict[str, list[str]] = {}
-    for name, value in msg.items():
+    # raw_items(), not items(): compat32 wraps undeclared 8-bit values in Header(unknown-8bit),
+    # whose str() is U+FFFD, so the bytes could no longer be repaired (RFC 6532 / legacy Latin-1).
+    for name, value in msg.raw_items():
         headers.setdefault(name.lower(), []).append(_header_text(value))
 
     def first(name: str) -> str:
@@ -206,26 +208,28 @@ def parse_message_ids(value: str) -> list[str]:
 
 def _header_text(value: Any) -> str:
     """Decode one header value (str, email.header.Header, RFC 2047 words) to text."""
+    raw = repair_surrogates(value) if isinstance(value, str) else str(value)
     try:
-        if not isinstance(value, str) or "=?" in value:
-            text = str(
-                make_header(decode_header(str(value) if not isinstance(value, str) else value))
-            )
+        if not isinstance(value, str) or "=?" in raw:
+            text = str(make_header(decode_header(raw)))
         else:
-            text = value
+            text = raw
     except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):
-        text = str(value)
+        text = raw
     return repair_surrogates(text)
 
 
 def _addresses(msg: Message, name: str) -> tuple[tuple[str, str], ...]:
-    values = msg.get_all(name) or []
+    # Split on the raw header first and decode only the display names afterwards: RFC 2047
+    # section 5 forbids encoded words in an addr-spec, and decoding first would let an encoded
+    # ':' or '@' (or CR LF) in a display name replace the real address.
+    values = [str(v) for k, v in msg.raw_items() if k.lower() == name]
     out: list[tuple[str, str]] = []
-    for disp, addr in getaddresses([_header_text(v) for v in values]):
-        addr = clean_line(addr, 320).lower()
+    for disp, addr in getaddresses(values):
+        addr = clean_line(repair_surrogates(addr), 320).lower()
         if "@" not in addr:
             continue
-        out.append((clean_line(disp), addr))
+        out.append((clean_line(_header_text(disp)), addr))
     return tuple(out)
 
 
