@@ -181,8 +181,10 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
 
     tz = config.schedule.tz
     table = Table(title=config.event.name, show_lines=False)
+    # Addresses and times must stay whole (people copy them); names and organisations may wrap.
     for col in ("#", "Status", "Name", "Organisation", "Email", "Registered", "Confirmed"):
-        table.add_column(col, overflow="fold")
+        wraps = col in ("Name", "Organisation")
+        table.add_column(col, overflow="fold", no_wrap=not wraps, ratio=2 if wraps else None)
     for r in rows:
         name = " ".join(x for x in (r["title"], r["name"]) if x) or "–"
         table.add_row(
