@@ -16,7 +16,7 @@ test: deps lint
 	$(BIN)/python -m pytest
 
 lint: deps
-	$(BIN)/ruff check src tests scripts migrations
+	$(BIN)/ruff check src tests scripts migrations bench
 	$(BIN)/mypy
 
 clean:
