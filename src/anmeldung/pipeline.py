@@ -407,7 +407,16 @@ class Worker:
                         status = mark_failed(s, row_id, failure)
                     stats.failed += status == "failed"
                     stats.retry += status == "retry"
-                    log.warning("outbox #%s (%s): %s -> %s", row_id, message_id, failure, status)
+                    # The server's reply text often quotes the recipient's address: personal
+                    # data stays at DEBUG, the code and outcome are enough to act on.
+                    log.warning(
+                        "outbox #%s: SMTP %s (%s) -> %s",
+                        row_id,
+                        failure.code or "error",
+                        failure.outcome,
+                        status,
+                    )
+                    log.debug("outbox #%s (%s): %s", row_id, message_id, failure)
                     if failure.outcome != "permanent":
                         break  # the connection is suspect; the rest waits for the next cycle
                     continue
