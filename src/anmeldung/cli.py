@@ -128,9 +128,11 @@ def poll(state: State) -> None:
     stats = _worker(state).poll_once()
     ib, ob = stats.inbox, stats.outbox
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(ib.kinds.items())) or "none"
+    # "to review" is every message that went to the review folder (unclear mail and failures
+    # alike); counting only the failures printed "0 to review" while dozens waited there.
     click.echo(
         f"mailbox: {ib.waiting} waiting, {ib.recorded} recorded ({kinds}), "
-        f"{ib.duplicates} already known, {ib.moved} moved, {ib.errors} to review"
+        f"{ib.duplicates} already known, {ib.moved} moved, {ib.statuses['review']} to review"
     )
     click.echo(f"outbox: {ob.sent} sent, {ob.retry} to retry, {ob.failed} failed")
 
@@ -413,7 +415,7 @@ def import_(state: State, paths: tuple[Path, ...], no_send: bool) -> None:
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(stats.kinds.items())) or "none"
     click.echo(
         f"imported {stats.waiting} message(s): {stats.recorded} recorded ({kinds}), "
-        f"{stats.duplicates} already known, {stats.errors} to review"
+        f"{stats.duplicates} already known, {stats.statuses['review']} to review"
     )
     if not no_send:
         ob = worker.flush_outbox_once()
@@ -454,6 +456,42 @@ def accuracy(folder: Path, as_json: bool) -> None:
         click.echo(json.dumps(figures, ensure_ascii=False, indent=2, default=str))
         return
     click.echo(format_report(report))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--no-mailbox", is_flag=True, help="Do not connect to the mailbox (database figures only)."
+)
+@click.pass_obj
+def status(state: State, as_json: bool, no_mailbox: bool) -> None:
+    """Show whether the worker is healthy; exit 1 when it is not (for monitoring checks).
+
+    Last successful poll, mail waiting in the mailbox, outbox and review backlog, the last
+    error, registrations against capacity.
+    """
+    from .mailbox import ImapMailbox, mailbox_key
+    from .status import format_status, gather
+
+    config = state.config()
+
+    def waiting() -> int:
+        with ImapMailbox(config.mailbox) as mailbox:
+            return len(mailbox.waiting_uids())
+
+    with state.database().session() as session:
+        result = gather(
+            session,
+            config,
+            mailbox_key(config.mailbox),
+            waiting=None if no_mailbox else waiting,
+        )
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_status(result, config.schedule.tz))
+    if not result.healthy:
+        raise SystemExit(1)
 
 
 def main(args: Sequence[str] | None = None) -> int:
