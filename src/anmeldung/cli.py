@@ -465,7 +465,9 @@ def accuracy(folder: Path, as_json: bool) -> None:
 )
 @click.pass_obj
 def status(state: State, as_json: bool, no_mailbox: bool) -> None:
-    """Show whether the worker is healthy; exit 1 when it is not (for monitoring checks).
+    """Show whether the worker is healthy; exit 1 when it is not.
+
+    For people and for monitoring checks.
 
     Last successful poll, mail waiting in the mailbox, outbox and review backlog, the last
     error, registrations against capacity.
