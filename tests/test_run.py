@@ -85,3 +85,51 @@ def test_idle_answers_new_mail_long_before_the_next_poll(
     assert "IDLE on" in err
     # Generous bound for a loaded CI machine; typical is well under a second.
     assert max(latencies) < 5, latencies
+
+
+def test_a_second_worker_on_one_sqlite_file_is_refused(
+    servers: MailServers, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "anmeldung.toml", servers, extra="[schedule]\npoll_seconds = 3600\n"
+    )
+    run_cli(config, "init")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "anmeldung", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        time.sleep(1.5)
+        assert first.poll() is None
+        second = run_cli(config, "run", check=False, timeout=30)
+        assert second.code == 1
+        assert f"another worker (pid {first.pid}) already runs on" in second.err
+        assert "Traceback" not in second.err
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=20)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 0
+    # The lock dies with its process: after the first worker stopped, `run` may start again.
+    third = subprocess.Popen(
+        [sys.executable, "-m", "anmeldung", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        time.sleep(1.5)
+        assert third.poll() is None, third.communicate()[1]
+        third.send_signal(signal.SIGTERM)
+        _out, err = third.communicate(timeout=20)
+    finally:
+        if third.poll() is None:
+            third.kill()
+            third.communicate()
+    assert third.returncode == 0, err

@@ -149,7 +149,9 @@ def run(state: State) -> None:
 
     if state.verbose == 0 and not state.debug:
         logging.getLogger().setLevel(logging.INFO)
-    run_worker(_worker(state))
+    worker = _worker(state)
+    with worker.db.worker_lock():
+        run_worker(worker)
 
 
 @cli.command("list")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,6 +68,36 @@ class Database:
 
     def session(self) -> Session:
         return self.sessions()
+
+    @contextlib.contextmanager
+    def worker_lock(self) -> Iterator[None]:
+        """Refuse a second worker on one SQLite file instead of letting two race.
+
+        SQLite has no row locks to share the work (PostgreSQL's SKIP LOCKED does that), so a
+        second `run` would only fight over the write lock and the mailbox. The lock is an
+        flock on a file beside the database: the kernel drops it when the process dies, so a
+        killed worker never leaves a stale lock behind.
+        """
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:":
+            yield
+            return
+        lock_path = f"{path}.worker.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                raise DatabaseError(
+                    f"another worker (pid {holder}) already runs on {path}; one SQLite database "
+                    "takes one worker (use PostgreSQL for several)"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
 
     def dispose(self) -> None:
         self.engine.dispose()
