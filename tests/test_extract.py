@@ -352,3 +352,38 @@ def test_pipeline_figures(report) -> None:  # type: ignore[no-untyped-def]
     assert report.ratio("email") >= 0.98, format_report(report)
     assert report.ratio("name") >= 0.95, format_report(report)
     assert report.ratio("organisation") >= 0.90, format_report(report)
+
+
+# --- the held-out corpus (written blind, never tuned on; see tests/heldout/README.md) ----------
+
+HELDOUT = Path(__file__).parent / "heldout"
+
+
+@pytest.fixture(scope="module")
+def heldout():  # type: ignore[no-untyped-def]
+    return measure(HELDOUT)
+
+
+def test_heldout_never_injects(heldout) -> None:  # type: ignore[no-untyped-def]
+    assert heldout.messages >= 30
+    assert heldout.injected == 0, format_report(heldout)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "held-out: kind 80.0% (target 97%), email 70.0% (98%), name 73.3% (95%), "
+        "organisation 70.0% (90%) below target; failing: h02 h04 h29 (plain yes/Zusage read as "
+        "other), h07 (table of 3, 'Ich selbst nehme nicht teil' read as cancellation), h20 "
+        "(auto-reply without header), h23 (undecided question read as registration), h06 "
+        "(boss's own address in prose), h09 h13 (second person missed), h27 (office words as a "
+        "name), h11 h13 (organisation missed)"
+    ),
+)
+def test_heldout_figures(heldout) -> None:  # type: ignore[no-untyped-def]
+    """The issue's targets, measured on mail nobody tuned on."""
+    assert heldout.ratio("kind") >= 0.97, format_report(heldout)
+    assert heldout.ratio("email") >= 0.98, format_report(heldout)
+    assert heldout.ratio("name") >= 0.95, format_report(heldout)
+    assert heldout.ratio("organisation") >= 0.90, format_report(heldout)
+    assert heldout.injected == 0, format_report(heldout)
