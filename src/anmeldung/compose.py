@@ -21,7 +21,14 @@ from .errors import TemplateError
 from .parse import clean_line
 from .resources import resource_dir
 
-MAIL_KINDS = ("confirmation", "waitlist")
+MAIL_KINDS = (
+    "confirmation",
+    "waitlist",
+    "promotion",  # moved up from the waiting list
+    "cancellation",  # cancellation confirmed
+    "already_registered",  # registered again with a known address
+    "acknowledgement",  # could not read the registration; a person will look at it
+)
 LANGUAGES = ("de", "en")
 MAX_REFERENCES = 20  # RFC 5322 3.6.4 lets References grow; we keep the newest ones
 
@@ -147,18 +154,21 @@ class Composer:
             salutation="Frau",
             organisation="Stadt Musterhausen",
         )
+        # A group with a waitlisted, nameless second person takes the other template branches.
+        other = Person(email="gast@example.org", status="waitlisted")
         for kind in MAIL_KINDS:
             for lang in LANGUAGES:
-                self.compose(
-                    Reply(
-                        kind=kind,
-                        to=sample.email,
-                        to_name=sample.name,
-                        people=(sample,),
-                        language=lang,
-                        in_reply_to="x@example.org",
+                for people in ((sample,), (sample, other)):
+                    self.compose(
+                        Reply(
+                            kind=kind,
+                            to=sample.email,
+                            to_name=sample.name,
+                            people=people,
+                            language=lang,
+                            in_reply_to="x@example.org",
+                        )
                     )
-                )
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
         try:
