@@ -14,6 +14,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
+import icalendar
 import jinja2
 
 from .config import Config
@@ -30,6 +31,9 @@ MAIL_KINDS = (
     "acknowledgement",  # could not read the registration; a person will look at it
 )
 LANGUAGES = ("de", "en")
+# Kinds that carry an iCalendar part (RFC 5546 iTIP method); the others carry none.
+CALENDAR_METHODS = {"confirmation": "REQUEST", "promotion": "REQUEST", "cancellation": "CANCEL"}
+PRODID = "-//anmeldung//Anmeldung per E-Mail//DE"
 MAX_REFERENCES = 20  # RFC 5322 3.6.4 lets References grow; we keep the newest ones
 
 _WEEKDAYS = {
@@ -92,6 +96,10 @@ class Reply:
     in_reply_to: str | None = None  # the attendee's Message-ID (without brackets)
     references: Sequence[str] = field(default_factory=tuple)
     original_subject: str | None = None
+    # With a registration, confirmations and promotions carry a calendar invitation and a
+    # cancellation withdraws it (same UID, see calendar_uid()).
+    registration_id: int | None = None
+    registered_at: dt.datetime | None = None
 
 
 def format_date(value: dt.datetime, lang: str, tz: zoneinfo.ZoneInfo) -> str:
@@ -127,6 +135,16 @@ def greeting(person: Person | None, lang: str) -> str:
     if person and person.name:
         return f"Dear {title}{person.name},"
     return "Dear Sir or Madam,"
+
+
+def calendar_uid(registration_id: int, registered_at: dt.datetime | None, domain: str) -> str:
+    """The iCalendar UID of one registration: stable across resends, promotion and cancellation.
+
+    A registration that is cancelled and made again later gets a new registration time, and so
+    a new UID: its old, cancelled calendar entry stays cancelled.
+    """
+    stamp = f"-{registered_at.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}" if registered_at else ""
+    return f"anmeldung-registration-{registration_id}{stamp}@{domain}"
 
 
 class Composer:
@@ -167,6 +185,8 @@ class Composer:
                             people=people,
                             language=lang,
                             in_reply_to="x@example.org",
+                            # one with a calendar part, one without
+                            registration_id=1 if len(people) == 1 else None,
                         )
                     )
 
@@ -201,7 +221,55 @@ class Composer:
             "organiser": self.config.smtp.from_address.display_name
             or self.config.smtp.from_address.addr_spec,
             "reply_address": (self.config.smtp.reply_to or self.config.smtp.from_address).addr_spec,
+            # True when the mail carries a calendar invitation (or its cancellation).
+            "calendar": reply.kind in CALENDAR_METHODS and reply.registration_id is not None,
         }
+
+    def calendar(self, reply: Reply, now: dt.datetime | None = None) -> bytes | None:
+        """The iCalendar object (RFC 5545/5546) for a reply, or None for kinds without one."""
+        method = CALENDAR_METHODS.get(reply.kind)
+        if method is None or reply.registration_id is None:
+            return None
+        ev = self.config.event
+        tz = self.config.schedule.tz
+        smtp = self.config.smtp
+        domain = smtp.from_address.domain or "localhost"
+        cal = icalendar.Calendar()
+        cal.add("prodid", PRODID)
+        cal.add("version", "2.0")
+        cal.add("method", method)
+        event = icalendar.Event()
+        event.add("uid", calendar_uid(reply.registration_id, reply.registered_at, domain))
+        event.add("dtstamp", (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC))
+        # Only a cancellation changes the entry after it was sent: SEQUENCE 1 beats 0.
+        event.add("sequence", 1 if method == "CANCEL" else 0)
+        event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+        event.add("dtstart", ev.starts.astimezone(tz))
+        event.add("dtend", ev.ends.astimezone(tz))
+        event.add("summary", ev.name)
+        event.add("location", ev.venue)
+        event.add("transp", "OPAQUE")
+        organizer = icalendar.vCalAddress(f"mailto:{smtp.from_address.addr_spec}")
+        organizer.params["cn"] = clean_line(smtp.from_address.display_name or "", 120) or (
+            smtp.from_address.addr_spec
+        )
+        event.add("organizer", organizer)
+        for person in reply.people:
+            attendee = icalendar.vCalAddress(f"mailto:{clean_line(person.email, 320)}")
+            if person.name:
+                attendee.params["cn"] = clean_line(person.name, 120)
+            attendee.params["cutype"] = "INDIVIDUAL"
+            attendee.params["role"] = "REQ-PARTICIPANT"
+            attendee.params["partstat"] = "DECLINED" if method == "CANCEL" else "ACCEPTED"
+            attendee.params["rsvp"] = "FALSE"
+            event.add("attendee", attendee)
+        cal.add_component(event)
+        # VTIMEZONE for TZID=…, covering the event's years only (not 1970-2038).
+        cal.add_missing_timezones(
+            first_date=dt.date(ev.starts.year - 1, 1, 1), last_date=dt.date(ev.ends.year + 2, 1, 1)
+        )
+        data: bytes = cal.to_ical()
+        return data
 
     def compose(self, reply: Reply, now: dt.datetime | None = None) -> EmailMessage:
         if reply.kind not in MAIL_KINDS:
@@ -237,6 +305,24 @@ class Composer:
         msg["X-Auto-Response-Suppress"] = "All"
         msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
         msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+        ics = self.calendar(reply, now)
+        if ics is not None:
+            method = CALENDAR_METHODS[reply.kind]
+            # As a third alternative (what Outlook and Gmail turn into an invitation) and as an
+            # attachment for the mail programs that only offer attachments to open.
+            msg.add_alternative(
+                ics.decode("utf-8"),
+                subtype="calendar",
+                charset="utf-8",
+                cte="quoted-printable",
+                params={"method": method},
+            )
+            msg.add_attachment(
+                ics,
+                maintype="application",
+                subtype="ics",
+                filename="cancel.ics" if method == "CANCEL" else "invite.ics",
+            )
         # After set_content(), which drops every Content-* header it finds (RFC 3282).
         msg["Content-Language"] = lang
         return msg
