@@ -143,7 +143,10 @@ def calendar_uid(registration_id: int, registered_at: dt.datetime | None, domain
     A registration that is cancelled and made again later gets a new registration time, and so
     a new UID: its old, cancelled calendar entry stays cancelled.
     """
-    stamp = f"-{registered_at.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}" if registered_at else ""
+    stamp = ""
+    if registered_at is not None:
+        utc = registered_at.astimezone(dt.UTC)
+        stamp = f"-{utc:%Y%m%dT%H%M%S}" + (f".{utc:%f}" if utc.microsecond else "") + "Z"
     return f"anmeldung-registration-{registration_id}{stamp}@{domain}"
 
 

@@ -133,7 +133,7 @@ def mark_sent(session: Session, row_id: int, now: dt.datetime | None = None) -> 
         return
     row.status = "sent"
     row.sent_at = now
-    if row.registration_id is not None and row.kind in ("confirmation", "waitlist"):
+    if row.registration_id is not None and row.kind in ("confirmation", "waitlist", "promotion"):
         session.execute(
             update(Registration)
             .where(Registration.id == row.registration_id)

@@ -29,6 +29,7 @@ class Handled:
     status: str  # processed | review | ignored
     registered: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    promoted: list[int] = field(default_factory=list)  # moved up from the waiting list
     queued: list[int] = field(default_factory=list)
     note: str = ""
 
@@ -93,7 +94,7 @@ def handle(
     if kind == "registration":
         result = _register(session, config, composer, row, analysis)
     elif kind == "cancellation":
-        result = _cancel(session, row, analysis)
+        result = _cancel(session, config, composer, row, analysis)
     elif kind == "bounce":
         result = _bounce(session, analysis)
     elif kind == "auto_reply":
@@ -117,11 +118,16 @@ def _register(
         return Handled("review", note="low confidence in the extracted names")
 
     sender = analysis.parsed.sender
+    # Counted before anything is added: a pending new row (status defaults to "confirmed")
+    # would otherwise be flushed into the count and take its own place.
+    taken = _confirmed_count(session)
     new: list[tuple[Registration, Attendee]] = []
+    already: list[Registration] = []
     for att in attendees:
         existing = session.scalar(select(Registration).where(Registration.email == att.email))
         if existing is not None and existing.status != "cancelled":
             log.info("message %s: attendee already registered as #%s", row.id, existing.id)
+            already.append(existing)
             continue
         reg = existing or Registration(email=att.email)
         _fill(reg, att, contact=att.email or sender, language=analysis.language, row=row)
@@ -132,22 +138,15 @@ def _register(
             session.add(reg)
         new.append((reg, att))
     if not new:
-        return Handled("processed", note="already registered")
+        result = Handled("processed", note="already registered")
+        result.queued = _queue_already_registered(session, config, composer, row, analysis, already)
+        return result
 
     # A group registered in one mail is seated together or waits together.
     status = "confirmed"
     cap = config.event.capacity
-    if cap is not None:
-        taken = (
-            session.scalar(
-                select(func.count())
-                .select_from(Registration)
-                .where(Registration.status == "confirmed")
-            )
-            or 0
-        )
-        if taken + len(new) > cap:
-            status = "waitlisted"
+    if cap is not None and taken + len(new) > cap:
+        status = "waitlisted"
     for reg, _att in new:
         reg.status = status
     session.flush()
@@ -162,6 +161,7 @@ def _register(
         [r for r, _ in new],
         "confirmation" if status == "confirmed" else "waitlist",
     )
+    result.queued += _queue_already_registered(session, config, composer, row, analysis, already)
     return result
 
 
@@ -210,6 +210,8 @@ def _queue_replies(
             in_reply_to=analysis.parsed.message_id,
             references=analysis.parsed.references,
             original_subject=analysis.parsed.subject,
+            registration_id=group[0].id,
+            registered_at=group[0].registered_at,
         )
         msg = composer.compose(reply)
         out = enqueue(
@@ -225,6 +227,122 @@ def _queue_replies(
         )
         if out is not None and out.status == "queued":
             queued.append(out.id)
+    return queued
+
+
+def registration_key(reg: Registration) -> str:
+    """Names one registration in outbox triggers: its id and when it was (last) made.
+
+    A registration cancelled and made again has a new time, so it earns its mails once more.
+    """
+    return f"reg:{reg.id}:{reg.registered_at.astimezone(dt.UTC):%Y%m%dT%H%M%S%fZ}"
+
+
+def reply_address(reg: Registration, sender: str | None) -> str:
+    """Where a mail about ``reg`` goes: the sender when it is the attendee or their contact.
+
+    Anyone else (a stranger naming the address) never learns about the registration: the
+    mail goes to the registration's contact address instead.
+    """
+    if sender and sender.lower() in (reg.email.lower(), reg.contact_email.lower()):
+        return sender
+    return reg.contact_email
+
+
+def queue_mail(
+    session: Session,
+    config: Config,
+    composer: Composer,
+    reg: Registration,
+    kind: str,
+    *,
+    trigger: str,
+    to: str | None = None,
+    to_name: str | None = None,
+    analysis: Analysis | None = None,
+    row: InboundMessage | None = None,
+    fuse: bool = True,
+) -> int | None:
+    """Queue one mail of ``kind`` about one registration; returns the outbox id if queued.
+
+    In answer to ``analysis`` (an inbound message) it threads to that message and is written
+    in its language; otherwise it threads to the registration's own first message. ``fuse``
+    applies the loop fuse (for replies to inbound mail; staff actions are deliberate).
+    """
+    to = to or reg.contact_email
+    if not to or to.lower() in config.own_addresses:
+        return None
+    subject: str | None
+    if analysis is not None:
+        in_reply_to = analysis.parsed.message_id
+        references: Sequence[str] = analysis.parsed.references
+        language = analysis.language
+        subject = analysis.parsed.subject
+    else:
+        original = reg.message
+        in_reply_to = original.message_id if original is not None else None
+        references = ()
+        language = reg.language
+        subject = original.subject if original is not None else None
+    if to_name is None and to == reg.email:
+        to_name = reg.name
+    reply = Reply(
+        kind=kind,
+        to=to,
+        to_name=to_name,
+        people=(_person(reg),),
+        language=language,
+        in_reply_to=in_reply_to,
+        references=references,
+        original_subject=subject,
+        registration_id=reg.id,
+        registered_at=reg.registered_at,
+    )
+    out = enqueue(
+        session,
+        composer.compose(reply),
+        trigger=trigger,
+        kind=kind,
+        recipient=to,
+        envelope_from=config.smtp.from_address.addr_spec,
+        registration_id=reg.id,
+        inbound_id=row.id if row is not None else None,
+        suppress=fuse_reason(session, config.limits, to) if fuse else None,
+    )
+    if out is None or out.status != "queued":
+        return None
+    return out.id
+
+
+def _queue_already_registered(
+    session: Session,
+    config: Config,
+    composer: Composer,
+    row: InboundMessage,
+    analysis: Analysis,
+    regs: Sequence[Registration],
+) -> list[int]:
+    """One "already registered" reply per registration, ever (the trigger names it, not the
+    message): someone who writes five times gets one such mail, not five."""
+    if not analysis.classification.may_reply or not analysis.parsed.sender:
+        return []
+    queued: list[int] = []
+    for reg in regs:
+        to = reply_address(reg, analysis.parsed.sender)
+        out = queue_mail(
+            session,
+            config,
+            composer,
+            reg,
+            "already_registered",
+            trigger=f"already_registered:{registration_key(reg)}",
+            to=to,
+            to_name=(analysis.parsed.sender_name or None) if to == analysis.parsed.sender else None,
+            analysis=analysis if to == analysis.parsed.sender else None,
+            row=row,
+        )
+        if out is not None:
+            queued.append(out)
     return queued
 
 
@@ -273,21 +391,115 @@ def _bounce(session: Session, analysis: Analysis) -> Handled:
     return Handled("ignored", note=f"bounce; {len(reg_ids)} registration(s) unreachable")
 
 
-def _cancel(session: Session, row: InboundMessage, analysis: Analysis) -> Handled:
+def _cancel(
+    session: Session, config: Config, composer: Composer, row: InboundMessage, analysis: Analysis
+) -> Handled:
     emails = {a.email for a in analysis.attendees} or {analysis.parsed.sender}
-    result = Handled("processed")
+    regs: list[Registration] = []
     for address in sorted(emails):
         reg = session.scalar(select(Registration).where(Registration.email == address))
         if reg is None or reg.status == "cancelled":
             continue
-        cancel_registration(reg)
-        result.cancelled.append(reg.id)
-    if not result.cancelled:
+        regs.append(reg)
+    if not regs:
         # Someone cancels who is not registered (or a colleague we cannot match): a person looks.
         return Handled("review", note="cancellation for an address that is not registered")
-    return result
+    may_reply = analysis.classification.may_reply and bool(analysis.parsed.sender)
+    return cancel_and_promote(
+        session, config, composer, regs, notify=may_reply, row=row, analysis=analysis
+    )
 
 
 def cancel_registration(reg: Registration, now: dt.datetime | None = None) -> None:
     reg.status = "cancelled"
     reg.cancelled_at = now or utcnow()
+
+
+def cancel_and_promote(
+    session: Session,
+    config: Config,
+    composer: Composer,
+    regs: Sequence[Registration],
+    *,
+    notify: bool = True,
+    row: InboundMessage | None = None,
+    analysis: Analysis | None = None,
+) -> Handled:
+    """Cancel registrations, queue their cancellation mails (unless ``notify`` is False), then
+    give the freed places to the waiting list in order, each with a promotion mail.
+
+    Every mail is unique per registration (its trigger names the registration), so handling
+    the same cancellation again queues nothing new.
+    """
+    result = Handled("processed")
+    sender = analysis.parsed.sender if analysis is not None else None
+    for reg in regs:
+        if reg.status == "cancelled":
+            continue
+        cancel_registration(reg)
+        result.cancelled.append(reg.id)
+        if not notify:
+            continue
+        to = reply_address(reg, sender)
+        answering = analysis is not None and to == sender
+        out = queue_mail(
+            session,
+            config,
+            composer,
+            reg,
+            "cancellation",
+            trigger=f"cancellation:{registration_key(reg)}",
+            to=to,
+            to_name=(analysis.parsed.sender_name or None) if answering and analysis else None,
+            analysis=analysis if answering else None,
+            row=row,
+            fuse=analysis is not None,
+        )
+        if out is not None:
+            result.queued.append(out)
+    session.flush()
+    for reg in promote_waiting(session, config):
+        result.promoted.append(reg.id)
+        out = queue_mail(
+            session,
+            config,
+            composer,
+            reg,
+            "promotion",
+            trigger=f"promotion:{registration_key(reg)}",
+            fuse=False,  # not an answer to anyone's mail: no loop to guard against
+        )
+        if out is not None:
+            result.queued.append(out)
+    return result
+
+
+def _confirmed_count(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Registration).where(Registration.status == "confirmed")
+        )
+        or 0
+    )
+
+
+def promote_waiting(session: Session, config: Config) -> list[Registration]:
+    """Move waiting people up, first come first served, while places are free.
+
+    Without a capacity there is no limit, so everyone waiting gets a place.
+    """
+    waiting = list(
+        session.scalars(
+            select(Registration)
+            .where(Registration.status == "waitlisted")
+            .order_by(Registration.registered_at, Registration.id)
+        )
+    )
+    cap = config.event.capacity
+    if cap is not None:
+        waiting = waiting[: max(0, cap - _confirmed_count(session))]
+    for reg in waiting:
+        reg.status = "confirmed"
+        log.info("registration #%s moved up from the waiting list", reg.id)
+    session.flush()
+    return waiting
