@@ -498,6 +498,168 @@ def status(state: State, as_json: bool, no_mailbox: bool) -> None:
         raise SystemExit(1)
 
 
+@cli.command()
+@click.argument("registrations", nargs=-1, metavar="ADDRESS|ID...")
+@click.option(
+    "--all-unsent",
+    is_flag=True,
+    help="Also every registration (not cancelled) whose confirmation never went out and is "
+    "not queued.",
+)
+@click.pass_obj
+def resend(state: State, registrations: tuple[str, ...], all_unsent: bool) -> None:
+    """Send a fresh copy of the mail each named registration has earned, then flush.
+
+    The copy uses the current details and templates (confirmation, waiting list or
+    cancellation, after the registration's status). Every call queues exactly one new mail
+    per registration: resending twice sends twice.
+    """
+    from . import staff
+
+    if not registrations and not all_unsent:
+        raise click.UsageError("name at least one ADDRESS or ID, or use --all-unsent")
+    worker = _worker(state)
+    with worker.db.transaction() as s:
+        regs = [staff.find_registration(s, key) for key in registrations]
+        if all_unsent:
+            regs += staff.unsent(s)
+        done = staff.resend(s, worker.config, worker.composer, regs)
+    for q in done:
+        what = f"queued {q.kind} to {q.recipient}" if q.outbox_id else "nothing queued (ours)"
+        click.echo(f"#{q.registration_id} {q.email}: {what}")
+    if not done:
+        click.echo("nothing to resend")
+    _flush(worker)
+
+
+def _flush(worker: Any) -> None:
+    ob = worker.flush_outbox_once()
+    if ob.claimed:
+        click.echo(f"outbox: {ob.sent} sent, {ob.retry} to retry, {ob.failed} failed")
+
+
+@cli.command()
+@click.argument("registration", metavar="ADDRESS|ID")
+@click.option("--quiet", is_flag=True, help="Send the person no cancellation mail.")
+@click.pass_obj
+def cancel(state: State, registration: str, quiet: bool) -> None:
+    """Cancel a registration by hand, move the waiting list up, then flush.
+
+    The person gets a cancellation mail that also withdraws the calendar entry (not with
+    --quiet); whoever moves up from the waiting list gets a confirmation with an invitation.
+    """
+    from . import staff
+
+    worker = _worker(state)
+    with worker.db.transaction() as s:
+        reg = staff.find_registration(s, registration)
+        result = staff.cancel(s, worker.config, worker.composer, reg, quiet=quiet)
+        cancelled = f"#{reg.id} {reg.email}"
+        promoted = [
+            f"#{r.id} {r.email}"
+            for r in (staff.find_registration(s, str(pk)) for pk in result.promoted)
+        ]
+    click.echo(f"cancelled {cancelled}" + (" (no mail)" if quiet else ""))
+    for who in promoted:
+        click.echo(f"moved up from the waiting list: {who}")
+    _flush(worker)
+
+
+@cli.command()
+@click.argument("kind")
+@click.option(
+    "--lang",
+    type=click.Choice(["de", "en"]),
+    help="Language (default: the registration's, else the event's).",
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write the HTML version to FILE.",
+)
+@click.option(
+    "--registration",
+    "registration",
+    metavar="ID",
+    help="Use a real registration (ID or address) instead of sample data; needs the database.",
+)
+@click.pass_obj
+def preview(
+    state: State, kind: str, lang: str | None, html_file: Path | None, registration: str | None
+) -> None:
+    """Print a mail template rendered with sample data: subject and text version.
+
+    KIND is confirmation, waitlist, promotion, cancellation, already_registered or
+    acknowledgement. Needs no database and no network (without a config file a made-up
+    event is used). Nothing is queued or sent.
+    """
+    from .compose import MAIL_KINDS, Composer
+    from .staff import find_registration, sample_config
+    from .staff import preview as render
+
+    if kind not in MAIL_KINDS:
+        raise click.BadParameter(f"must be one of {', '.join(MAIL_KINDS)}", param_hint="KIND")
+
+    try:
+        config = state.config()
+    except AnmeldungError as exc:
+        if state.config_path or registration:
+            raise
+        log.debug("preview without config: %s", exc)
+        config = sample_config()
+    composer = Composer(config)
+    if registration:
+        with state.database().session() as s:
+            reg = find_registration(s, registration)
+            msg = render(composer, kind, lang or reg.language, reg)
+    else:
+        msg = render(composer, kind, lang or config.event.language)
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    click.echo(f"Subject: {msg['Subject']}")
+    click.echo(f"To: {msg['To']}")
+    attachments = [p.get_filename() for p in msg.iter_attachments() if p.get_filename()]
+    if attachments:
+        click.echo(f"Attachments: {', '.join(str(a) for a in attachments)}")
+    click.echo("")
+    click.echo(str(text.get_content()), nl=False)
+    if html_file is not None:
+        html_file.write_text(str(html.get_content()), encoding="utf-8")
+        click.echo(f"wrote the HTML version to {html_file}", err=True)
+
+
+@cli.command("outbox")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def outbox_(state: State, as_json: bool) -> None:
+    """Show the mails not yet sent: queued, sending, retry and failed.
+
+    Each with its attempts, next try and last error. A failed mail is not tried again; send
+    a new copy with `anmeldung resend ADDRESS` after fixing the cause.
+    """
+    from .staff import outbox_rows
+
+    with state.database().session() as s:
+        rows = outbox_rows(s)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("outbox is empty: everything was sent")
+        return
+    for r in rows:
+        error = (r["last_error"] or "").splitlines()[0][:80] if r["last_error"] else ""
+        click.echo(
+            f"#{r['id']:<5} {r['status']:<8} {r['kind']:<18} {r['recipient'][:40]:<40} "
+            f"attempts {r['attempts']}  next {(r['next_attempt_at'] or '-')[:16]:<16}"
+            + (f"\n       error: {error}" if error else "")
+        )
+    click.echo(f"{len(rows)} mail(s) not sent")
+
+
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (click exits on its own when run as a script)."""
     try:
