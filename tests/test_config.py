@@ -13,6 +13,7 @@ from anmeldung.config import (
     DatabaseConfig,
     EventConfig,
     MailboxConfig,
+    OAuth2Config,
     ReportConfig,
     ScheduleConfig,
     SmtpConfig,
@@ -35,6 +36,9 @@ SECTIONS: dict[str, type] = {
 # TOML key -> dataclass field where the two differ, and keys that feed one field.
 TOML_KEY_FOR_FIELD = {"from_address": "from"}
 PASSWORD_KEYS = ("password_env", "password_file")
+# Fields that are a table of their own: [<section>.<field>], documented key by key.
+NESTED: dict[str, type] = {"oauth2": OAuth2Config}
+SECRET_KEYS = ("password", "client_secret", "refresh_token")
 
 _BASE: dict[str, dict[str, str]] = {
     "event": {
@@ -157,7 +161,8 @@ def _example_keys() -> list[tuple[int, str, str]]:
     keys: list[tuple[int, str, str]] = []
     section = ""
     for number, line in enumerate(EXAMPLE.read_text(encoding="utf-8").splitlines(), 1):
-        header = re.match(r"^\s*\[([^\]]+)\]\s*$", line)
+        # Also a commented-out table ("# [mailbox.oauth2]"): its keys belong to it.
+        header = re.match(r"^\s*(?:#\s*)?\[([^\]]+)\]\s*$", line)
         if header:
             section = header.group(1)
             continue
@@ -180,19 +185,28 @@ def test_example_config_has_a_comment_above_every_key() -> None:
     assert undocumented == []
 
 
+def _missing_keys(present: set[tuple[str, str]], section: str, cls: type) -> list[str]:
+    missing = []
+    for f in dataclasses.fields(cls):
+        key = TOML_KEY_FOR_FIELD.get(f.name, f.name)
+        if key in NESTED:
+            missing.extend(_missing_keys(present, f"{section}.{key}", NESTED[key]))
+            continue
+        if key in SECRET_KEYS:
+            # Documented together: any one of the three spellings counts.
+            if not any((section, k) in present for k in (key, f"{key}_env", f"{key}_file")):
+                missing.append(f"[{section}] {key}")
+            continue
+        if (section, key) not in present:
+            missing.append(f"[{section}] {key}")
+    return missing
+
+
 def test_example_config_mentions_every_key_the_dataclasses_accept() -> None:
     present = {(section, key) for _, section, key in _example_keys()}
     missing = []
     for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            key = TOML_KEY_FOR_FIELD.get(f.name, f.name)
-            if key == "password":
-                # Documented together: any one of the three spellings counts.
-                if not any((section, k) in present for k in ("password", *PASSWORD_KEYS)):
-                    missing.append(f"[{section}] password")
-                continue
-            if (section, key) not in present:
-                missing.append(f"[{section}] {key}")
+        missing.extend(_missing_keys(present, section, cls))
     assert missing == []
 
 
@@ -208,6 +222,39 @@ def test_example_config_keys_are_all_accepted(tmp_path: Path) -> None:
     cfg = load_config(path)
     assert cfg.smtp.reply_to is not None
     assert cfg.smtp.reply_to.addr_spec == "symposium@stadt.example"
+
+
+def test_example_config_oauth2_tables_switched_on_are_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commented-out [mailbox.oauth2] and [smtp.oauth2] tables, switched on, are valid."""
+    monkeypatch.setenv("ANMELDUNG_OAUTH2_CLIENT_SECRET", "client-secret")
+    monkeypatch.setenv("ANMELDUNG_OAUTH2_REFRESH_TOKEN", "refresh-token")
+    text = EXAMPLE.read_text(encoding="utf-8")
+    lines = []
+    in_table = False
+    for line in text.splitlines():
+        if re.match(r"^#\s*\[(mailbox|smtp)\.oauth2\]$", line):
+            in_table = True
+        elif line.startswith("["):
+            in_table = False
+        if (in_table and _KEY_LINE.match(line)) or re.match(r"^#\s*\[\w+\.oauth2\]$", line):
+            line = line.lstrip("# ")
+        if re.match(r"^password_env\s*=", line):
+            continue
+        lines.append(line.replace('auth = "password"', 'auth = "oauth2"'))
+    path = tmp_path / "anmeldung.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = load_config(path)
+    for oauth2 in (cfg.mailbox.oauth2, cfg.smtp.oauth2):
+        assert oauth2 is not None
+        assert oauth2.token_url.startswith("https://login.microsoftonline.com/")
+        assert oauth2.grant_type == "refresh_token"
+        assert oauth2.client_secret is not None
+        assert oauth2.client_secret.reveal() == "client-secret"
+        assert oauth2.token_store == Path("/var/lib/anmeldung/anmeldung-oauth2.json")
+    assert cfg.mailbox.password is None
+    assert cfg.smtp.password is None
 
 
 # -- errors name the key and the file -----------------------------------------------------------

@@ -7,6 +7,7 @@ import ipaddress
 import os
 import re
 import tomllib
+import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,10 @@ from .errors import ConfigError
 
 Security = Literal["ssl", "starttls", "none"]
 SECURITY_VALUES = ("ssl", "starttls", "none")
+AuthMethod = Literal["password", "oauth2"]
+AUTH_VALUES = ("password", "oauth2")
+# Rotated OAuth2 refresh tokens are kept here unless [*.oauth2] token_store says otherwise.
+DEFAULT_OAUTH2_STORE = "anmeldung-oauth2.json"
 LANGUAGES = ("de", "en")
 DEFAULT_CONFIG_NAME = "anmeldung.toml"
 CONFIG_ENV = "ANMELDUNG_CONFIG"
@@ -48,12 +53,33 @@ class EventConfig:
 
 
 @dataclass(frozen=True)
+class OAuth2Config:
+    """An OAuth2 client (RFC 6749) that gets access tokens for XOAUTH2 logins.
+
+    With a refresh token it uses the refresh_token grant (section 6), else client_credentials
+    (section 4.4). A refresh token the server hands back in exchange (rotation) is kept in
+    ``token_store`` and used instead of the configured one from then on.
+    """
+
+    token_url: str
+    client_id: str
+    token_store: Path
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
+    scope: str | None = None
+
+    @property
+    def grant_type(self) -> str:
+        return "refresh_token" if self.refresh_token is not None else "client_credentials"
+
+
+@dataclass(frozen=True)
 class MailboxConfig:
     host: str
     port: int
     security: Security
     username: str
-    password: Secret
+    password: Secret | None
     folder: str = "INBOX"
     processed_folder: str = "Processed"
     review_folder: str = "Review"
@@ -63,6 +89,9 @@ class MailboxConfig:
     # RFC 2177: wait in IDLE where the server offers it; renew before servers' 30-minute cut.
     idle: bool = True
     idle_renew_seconds: int = 25 * 60
+    # "password" (LOGIN) or "oauth2" (SASL XOAUTH2 with a token from the [mailbox.oauth2] client).
+    auth: AuthMethod = "password"
+    oauth2: OAuth2Config | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +104,8 @@ class SmtpConfig:
     password: Secret | None = None
     reply_to: Address | None = None
     timeout_seconds: float = 60.0
+    auth: AuthMethod = "password"
+    oauth2: OAuth2Config | None = None
 
 
 @dataclass(frozen=True)
@@ -193,11 +224,18 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     )
     ev.done()
 
+    db = r.section("database")
+    url = db.get_text("url", "sqlite:///anmeldung.db")
+    database = DatabaseConfig(url=_anchor_sqlite_url(url, path))
+    db.done()
+    store_dir = _token_store_dir(database.url, path)
+
     mb = r.section("mailbox")
     mb_host = mb.get_text("host")
     mb_security = mb.get_security()
-    password = mb.get_password(required=True)
-    assert password is not None
+    mb_auth = mb.get_auth()
+    password = mb.get_password(required=mb_auth == "password")
+    mb_oauth2 = mb.get_oauth2(mb_auth, store_dir)
     mailbox = MailboxConfig(
         host=mb_host,
         port=mb.get_port(),
@@ -212,6 +250,8 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         timeout_seconds=mb.get_positive_float("timeout_seconds", 60.0),
         idle=mb.get("idle", bool, True),
         idle_renew_seconds=mb.get_positive_int("idle_renew_seconds", 25 * 60),
+        auth=mb_auth,
+        oauth2=mb_oauth2,
     )
     if mailbox.idle_renew_seconds > 29 * 60:
         raise r.error("mailbox", "idle_renew_seconds", "must be at most 1740 (RFC 2177: 29 min)")
@@ -223,8 +263,12 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     _warn_plaintext(warnings, "mailbox", mailbox.host, mailbox.security)
 
     sm = r.section("smtp")
+    sm_auth = sm.get_auth()
     sm_username = sm.get_optional("username", str)
-    sm_password = sm.get_password(required=sm_username is not None)
+    if sm_auth == "oauth2" and not sm_username:
+        raise sm.error("username", 'is required with auth = "oauth2" (the XOAUTH2 user)')
+    sm_password = sm.get_password(required=sm_username is not None and sm_auth == "password")
+    sm_oauth2 = sm.get_oauth2(sm_auth, store_dir)
     smtp = SmtpConfig(
         host=sm.get_text("host"),
         port=sm.get_port(),
@@ -234,14 +278,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         from_address=_required(sm.get_address("from", required=True)),
         reply_to=sm.get_address("reply_to", required=False),
         timeout_seconds=sm.get_positive_float("timeout_seconds", 60.0),
+        auth=sm_auth,
+        oauth2=sm_oauth2,
     )
     sm.done()
     _warn_plaintext(warnings, "smtp", smtp.host, smtp.security)
-
-    db = r.section("database")
-    url = db.get_text("url", "sqlite:///anmeldung.db")
-    database = DatabaseConfig(url=_anchor_sqlite_url(url, path))
-    db.done()
 
     sc = r.section("schedule")
     tz_name = sc.get_text("timezone", "Europe/Berlin")
@@ -323,6 +364,21 @@ def _anchor_sqlite_url(url: str, path: Path | None) -> str:
     if not rest or rest.startswith("/") or rest.startswith(":memory:") or rest.startswith("file:"):
         return url
     return prefix + str(path.parent.resolve() / rest)
+
+
+def _token_store_dir(database_url: str, path: Path | None) -> Path:
+    """Where rotated refresh tokens live by default: next to an SQLite database, else the config.
+
+    The database directory is the one the service may write to (/var/lib/anmeldung); the config
+    directory often is not (/etc/anmeldung).
+    """
+    prefix = "sqlite:///"
+    rest = database_url[len(prefix) :] if database_url.startswith(prefix) else ""
+    if rest.startswith("/"):
+        return Path(rest.split("?", 1)[0]).parent
+    if path is not None:
+        return path.parent.resolve()
+    return Path.cwd()
 
 
 T = TypeVar("T")
@@ -436,24 +492,28 @@ class _Section:
         return Address(display_name=name, username=username, domain=domain)
 
     def get_password(self, *, required: bool) -> Secret | None:
-        given = [
-            k for k in ("password", "password_env", "password_file") if self._raw(k) is not None
-        ]
+        return self.get_secret("password", required=required)
+
+    def get_secret(self, name: str, *, required: bool, why: str = "") -> Secret | None:
+        """``name``, ``name_env`` (an environment variable) or ``name_file`` (a file)."""
+        keys = (name, f"{name}_env", f"{name}_file")
+        given = [k for k in keys if self._raw(k) is not None]
         if len(given) > 1:
             raise self.error(
                 given[1],
-                "give only one of password, password_env, password_file "
-                f"(found {', '.join(given)})",
+                f"give only one of {', '.join(keys)} (found {', '.join(given)})",
             )
         if not given:
             if required:
-                raise self.error("password", "is required (or password_env / password_file)")
+                raise self.error(name, f"is required (or {keys[1]} / {keys[2]}){why}")
             return None
         key = given[0]
         value = self.get(key, str)
-        if key == "password":
+        if key == name:
+            if not value:
+                raise self.error(key, "must not be empty")
             return Secret(value)
-        if key == "password_env":
+        if key == keys[1]:
             env = os.environ.get(value)
             if env is None:
                 raise self.error(key, f"environment variable {value} is not set")
@@ -467,11 +527,75 @@ class _Section:
         except OSError as exc:
             raise self.error(key, f"cannot read {file}: {exc.strerror}") from None
 
+    def get_auth(self) -> AuthMethod:
+        value = self.get("auth", str, "password")
+        if value not in AUTH_VALUES:
+            raise self.error("auth", f'must be "password" or "oauth2", not {value!r}')
+        return cast(AuthMethod, value)
+
+    def get_oauth2(self, auth: AuthMethod, store_dir: Path) -> OAuth2Config | None:
+        """The ``[<section>.oauth2]`` table: needed with auth = "oauth2", an error otherwise."""
+        table = self.get_optional("oauth2", dict)
+        if auth == "password":
+            if table is not None:
+                raise self.error("oauth2", 'is only used with auth = "oauth2"')
+            return None
+        for key in ("password", "password_env", "password_file"):
+            if self.values.get(key) is not None:
+                raise self.error(key, 'is not used with auth = "oauth2" (leave it out)')
+        if table is None:
+            raise self.error(
+                "oauth2",
+                f'the table [{self.name}.oauth2] is missing (auth = "oauth2" needs its token_url, '
+                "client_id, ...)",
+            )
+        sub = _Section(self.reader, f"{self.name}.oauth2", dict(table))
+        token_url = sub.get_text("token_url")
+        _check_token_url(sub, token_url)
+        refresh_token = sub.get_secret("refresh_token", required=False)
+        client_secret = sub.get_secret(
+            "client_secret",
+            required=refresh_token is None,
+            why=" for the client_credentials grant (no refresh_token given)",
+        )
+        scope = sub.get_optional("scope", str)
+        store_value = sub.get_optional("token_store", str)
+        if store_value is not None and not store_value.strip():
+            raise sub.error("token_store", "must not be empty")
+        if store_value is None:
+            store = store_dir / DEFAULT_OAUTH2_STORE
+        else:
+            store = Path(store_value).expanduser()
+            if not store.is_absolute():
+                base = self.reader.path.parent if self.reader.path is not None else Path.cwd()
+                store = base.resolve() / store
+        config = OAuth2Config(
+            token_url=token_url,
+            client_id=sub.get_text("client_id"),
+            token_store=store,
+            client_secret=client_secret,
+            refresh_token=refresh_token,
+            scope=(scope or "").strip() or None,
+        )
+        sub.done()
+        return config
+
     def done(self) -> None:
         unknown = sorted(set(self.values) - self.seen)
         if unknown:
             known = ", ".join(sorted(self.seen))
             raise self.error(unknown[0], f"unknown key (known keys: {known})")
+
+
+def _check_token_url(section: _Section, url: str) -> None:
+    """https only, but for a loopback test server: the client secret travels in the request."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise section.error("token_url", f"must be an https:// URL, not {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise section.error(
+            "token_url", "must use https:// (http:// is allowed for loopback test servers only)"
+        )
 
 
 def _type_name(typ: type[Any] | Callable[..., Any]) -> str:

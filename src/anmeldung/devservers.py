@@ -14,14 +14,16 @@ import subprocess
 import tempfile
 import threading
 import time
+from base64 import b64decode
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import imapclient
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 __all__ = [
     "DovecotServer",
@@ -138,13 +140,25 @@ class DovecotServer:
     Any user name logs in with `password`; user names are full (lower-cased) e-mail addresses,
     and LMTP ``RCPT TO:<address>`` delivers into the INBOX of the user named by the address.
     Mail lives in ``root/mail/<user>`` (Maildir), the log in ``root/dovecot.log``.
+
+    With ``oauth2_introspection_url``, AUTHENTICATE XOAUTH2 and OAUTHBEARER are offered too
+    (Dovecot's oauth2 passdb): Dovecot POSTs ``token=<access token>`` to that URL (RFC 7662
+    introspection) and lets the user in when the JSON answer has ``"active": true`` and
+    ``"username"`` equal to the login name. PLAIN and LOGIN keep using ``password``.
     """
 
-    def __init__(self, root: Path, password: str = "secret") -> None:  # noqa: S107 (test server)
+    def __init__(
+        self,
+        root: Path,
+        password: str = "secret",  # noqa: S107 (test server)
+        *,
+        oauth2_introspection_url: str | None = None,
+    ) -> None:
         if not password or any(ch.isspace() for ch in password):
             raise ValueError("password must be non-empty and contain no whitespace")
         self.root = Path(root).absolute()
         self.password = password
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.host = HOST
         self.imap_port = free_port()
         self.lmtp_port = free_port()
@@ -335,6 +349,35 @@ class DovecotServer:
         mail = _expand_safe(str(self.root / "mail"))
         home = _expand_safe(str(self.root / "home"))
         password = _expand_safe(self.password)
+        mechanisms = "plain login"
+        oauth2_passdb: list[str] = []
+        if self.oauth2_introspection_url is not None:
+            mechanisms = "plain login xoauth2 oauthbearer"
+            oauth2_conf = self.root / "dovecot-oauth2.conf.ext"
+            oauth2_conf.write_text(
+                "\n".join(
+                    [
+                        "introspection_mode = post",
+                        f"introspection_url = {_expand_safe(self.oauth2_introspection_url)}",
+                        "force_introspection = yes",
+                        "username_attribute = username",
+                        "active_attribute = active",
+                        "active_value = true",
+                        "timeout_msecs = 10000",
+                    ]
+                )
+                + "\n"
+            )
+            oauth2_passdb = [
+                "passdb {",
+                "  driver = oauth2",
+                "  mechanisms = xoauth2 oauthbearer",
+                f"  args = {_quote(str(oauth2_conf))}",
+                "}",
+                # No 2-second delay and no penalty after a refused token: tests try bad ones.
+                "auth_failure_delay = 0",
+                f"login_trusted_networks = {HOST}/32",
+            ]
         lines = [
             "# Written by anmeldung.devservers; a throwaway loopback server.",
             "protocols = imap lmtp",
@@ -344,7 +387,7 @@ class DovecotServer:
             f"log_path = {_quote(str(self.log_path))}",
             "ssl = no",
             "disable_plaintext_auth = no",
-            "auth_mechanisms = plain login",
+            f"auth_mechanisms = {mechanisms}",
             "auth_verbose = yes",
             f"default_login_user = {login_user}",
             f"default_internal_user = {internal_user}",
@@ -354,8 +397,10 @@ class DovecotServer:
             f"mail_home = {_quote(home + '/%u')}",
             "mail_fsync = never",
             "mail_max_userip_connections = 1000",
+            *oauth2_passdb,
             "passdb {",
             "  driver = static",
+            *(["  mechanisms = plain login"] if oauth2_passdb else []),
             # "{PLAIN}" so that a password starting with "{" is not read as a scheme.
             f"  args = {_quote('password={PLAIN}' + password)}",
             "}",
@@ -443,6 +488,8 @@ class _SinkHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         sink = self.sink
+        if sink.xoauth2 is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
         content = envelope.original_content
         if content is None:
             content = (
@@ -472,6 +519,41 @@ class _SinkHandler:
         return "250 OK"
 
 
+class _XOAuth2SinkHandler(_SinkHandler):
+    """The sink handler plus AUTH XOAUTH2 (aiosmtpd finds ``auth_<MECHANISM>`` on handlers)."""
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        check = self.sink.xoauth2
+        assert check is not None
+        if len(args) > 1:
+            blob: Any = args[1].encode()
+            try:
+                blob = b64decode(blob, validate=True)
+            except ValueError:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:  # no initial response: ask for it with an empty challenge
+            blob = await server.challenge_auth("")
+            if not isinstance(blob, bytes):
+                return AuthResult(success=False, handled=True)
+        # "user=<user>\x01auth=Bearer <token>\x01\x01"
+        fields = dict(
+            part.split("=", 1)
+            for part in blob.decode("utf-8", "replace").split("\x01")
+            if "=" in part
+        )
+        user = fields.get("user", "")
+        scheme, _, token = fields.get("auth", "").partition(" ")
+        if scheme.lower() == "bearer" and token and check(user, token):
+            self.sink.logins.append(user)
+            return AuthResult(success=True, auth_data=user)
+        # Like Gmail: a base64 JSON error as a challenge, the client answers with an empty line.
+        await server.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and Password not accepted"
+        )
+
+
 class SmtpSink:
     """aiosmtpd Controller on a free loopback port; records every message, can forward over LMTP.
 
@@ -479,10 +561,22 @@ class SmtpSink:
     takes the first one and is answered with it instead of being accepted (the message then
     goes to ``rejected``, not ``messages``). With ``forward_to``, a message is delivered to
     every recipient over LMTP before it is recorded; a failed delivery is answered with 451.
+
+    With ``xoauth2``, a function ``(user, access_token) -> bool``, the sink offers AUTH XOAUTH2
+    (only that, over plain text on loopback) and takes mail only after a login it accepted;
+    ``logins`` lists the users that logged in.
     """
 
-    def __init__(self, forward_to: DovecotServer | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        forward_to: DovecotServer | None = None,
+        port: int | None = None,
+        *,
+        xoauth2: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.host = HOST
+        self.xoauth2 = xoauth2
+        self.logins: list[str] = []
         self.port = port if port is not None else free_port()
         self.forward_to = forward_to
         self.messages: list[ReceivedMail] = []
@@ -494,13 +588,19 @@ class SmtpSink:
     def start(self) -> None:
         if self._controller is not None:
             return
+        auth: dict[str, Any] = {}
+        handler = _SinkHandler(self)
+        if self.xoauth2 is not None:
+            handler = _XOAuth2SinkHandler(self)
+            auth = {"auth_require_tls": False, "auth_exclude_mechanism": ["LOGIN", "PLAIN"]}
         controller = Controller(
-            _SinkHandler(self),
+            handler,
             hostname=self.host,
             port=self.port,
             # The banner name; the default, socket.getfqdn(), can wait seconds for DNS.
             server_hostname="localhost",
             ready_timeout=10.0,
+            **auth,
         )
         controller.start()
         self._controller = controller

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .errors import MailboxError
+from .errors import AuthError, MailboxError
 from .mailbox import IMAP_ERRORS, ImapMailbox
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,9 @@ class IdleWatcher(threading.Thread):
                     self._watch(mailbox)
             except MailboxError as exc:
                 self.failures += 1
-                log_fn = log.warning if self.failures == 1 else log.debug
+                # A refused login was logged where it happened (oauth.LoginLog).
+                first = self.failures == 1 and not isinstance(exc, AuthError)
+                log_fn = log.warning if first else log.debug
                 log_fn("IDLE connection failed (%s); retrying in %.0f s", exc, backoff)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)

@@ -15,7 +15,8 @@ import imapclient
 import imapclient.exceptions
 
 from .config import MailboxConfig
-from .errors import MailboxError
+from .errors import MailboxError, MailboxLoginError, OAuthError
+from .oauth import login_log, provider_for
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +75,40 @@ class ImapMailbox:
             raise MailboxError(f"TLS with IMAP server {where} failed: {exc.reason or exc}") from exc
         except IMAP_ERRORS as exc:
             raise MailboxError(f"cannot connect to IMAP server {where}: {exc}") from exc
+        self._login(client, where)
+        self.client = client
+        self.select()
+
+    def _login(self, client: Any, where: str) -> None:
+        """LOGIN with the password, or AUTHENTICATE XOAUTH2 with an OAuth2 access token."""
+        cfg = self.config
+        key = f"imap:{cfg.username}@{where}"
+        provider = None
         try:
-            client.login(cfg.username, cfg.password.reveal())
+            if cfg.auth == "oauth2":
+                assert cfg.oauth2 is not None  # config validation
+                provider = provider_for(cfg.oauth2, cfg.timeout_seconds)
+                client.oauth2_login(cfg.username, provider.access_token())
+            else:
+                assert cfg.password is not None  # config validation
+                client.login(cfg.username, cfg.password.reveal())
+        except OAuthError as exc:
+            _safe_logout(client)
+            message = f"IMAP login for {cfg.username} at {where}: no OAuth2 access token: {exc}"
+            login_log.failed(key, message)
+            raise MailboxLoginError(message) from None
         except imapclient.exceptions.LoginError as exc:
             _safe_logout(client)
-            raise MailboxError(
-                f"IMAP server {where} refused the login for {cfg.username}: {_text(exc)}"
-            ) from None
+            if provider is not None:
+                provider.invalidate()  # the next attempt asks for a fresh token
+            how = "XOAUTH2 login" if provider is not None else "login"
+            message = f"IMAP server {where} refused the {how} for {cfg.username}: {_text(exc)}"
+            login_log.failed(key, message)
+            raise MailboxLoginError(message) from None
         except IMAP_ERRORS as exc:
             _safe_logout(client)
             raise MailboxError(f"IMAP login at {where} failed: {exc}") from exc
-        self.client = client
-        self.select()
+        login_log.succeeded(key)
 
     def select(self) -> int:
         """Select the watched folder; returns its UIDVALIDITY."""

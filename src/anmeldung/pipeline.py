@@ -386,7 +386,7 @@ class Worker:
         try:
             conn = self.smtp_factory()
             conn.open()
-        except SmtpError:
+        except SmtpError as exc:
             # Give the rows back, untouched but for the attempt count, then report.
             with self.db.transaction() as s:
                 for row_id, *_ in claimed:
@@ -394,6 +394,9 @@ class Worker:
                     if row is not None:
                         row.status = "retry"
                         row.next_attempt_at = utcnow()
+            # Where status and the report look for "the last poll failed" (a refused SMTP
+            # login, e.g. a revoked OAuth2 token, stops every reply).
+            self._mailbox_state(error=str(exc))
             raise
         try:
             for row_id, sender, recipient, body, message_id in claimed:

@@ -13,7 +13,7 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from .errors import AnmeldungError
+from .errors import AnmeldungError, AuthError
 from .idle import IdleWatcher
 from .pipeline import Worker
 
@@ -54,6 +54,10 @@ class PollJob:
             return
         try:
             self.worker.poll_once()
+        except AuthError as exc:
+            # Logged once where the login failed (oauth.LoginLog); not again every poll.
+            self._failed(str(exc), logged=True)
+            return
         except AnmeldungError as exc:
             self._failed(str(exc))
             return

@@ -11,7 +11,8 @@ from types import TracebackType
 from typing import Literal
 
 from .config import SmtpConfig
-from .errors import SmtpError
+from .errors import OAuthError, SmtpError, SmtpLoginError
+from .oauth import login_log, provider_for, xoauth2_string
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,16 @@ def classify_smtp_error(exc: BaseException) -> SendFailure:
     return SendFailure("temporary", None, f"{type(exc).__name__}: {exc}")
 
 
+def _require_mechanism(client: smtplib.SMTP, mechanism: str, where: str) -> None:
+    client.ehlo_or_helo_if_needed()
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    if mechanism not in offered:
+        raise SmtpError(
+            f"SMTP server {where} does not offer AUTH {mechanism} "
+            f"(it offers: {', '.join(offered) or 'no AUTH at all'})"
+        )
+
+
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -68,9 +79,10 @@ class SmtpConnection:
         cfg = self.config
         where = f"{cfg.host}:{cfg.port}"
         context = ssl.create_default_context()
+        client: smtplib.SMTP | None = None
         try:
             if cfg.security == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                client = smtplib.SMTP_SSL(
                     cfg.host, cfg.port, timeout=cfg.timeout_seconds, context=context
                 )
             else:
@@ -79,18 +91,63 @@ class SmtpConnection:
                 if cfg.security == "starttls":
                     client.starttls(context=context)
                     client.ehlo()
-            if cfg.username is not None and cfg.password is not None:
-                client.login(cfg.username, cfg.password.reveal())
-        except smtplib.SMTPAuthenticationError as exc:
-            raise SmtpError(
-                f"SMTP server {where} refused the login for {cfg.username}: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}"
-            ) from exc
-        except ssl.SSLError as exc:
-            raise SmtpError(f"TLS with SMTP server {where} failed: {exc.reason or exc}") from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise SmtpError(f"cannot connect to SMTP server {where}: {exc}") from exc
+            self._login(client, where)
+        except BaseException as exc:
+            if client is not None:
+                client.close()
+            if isinstance(exc, SmtpError):
+                raise
+            if isinstance(exc, ssl.SSLError):
+                raise SmtpError(
+                    f"TLS with SMTP server {where} failed: {exc.reason or exc}"
+                ) from exc
+            if isinstance(exc, OSError | smtplib.SMTPException):
+                raise SmtpError(f"cannot connect to SMTP server {where}: {exc}") from exc
+            raise
         self.client = client
+
+    def _login(self, client: smtplib.SMTP, where: str) -> None:
+        """AUTH with the password (smtplib picks the mechanism), or AUTH XOAUTH2 with a token."""
+        cfg = self.config
+        if cfg.auth == "password" and (cfg.username is None or cfg.password is None):
+            return  # a server that takes mail without login
+        key = f"smtp:{cfg.username}@{where}"
+        provider = None
+        try:
+            if cfg.auth == "oauth2":
+                # Both ensured by config validation.
+                assert cfg.oauth2 is not None
+                assert cfg.username is not None
+                provider = provider_for(cfg.oauth2, cfg.timeout_seconds)
+                token = provider.access_token()
+                _require_mechanism(client, "XOAUTH2", where)
+                initial = xoauth2_string(cfg.username, token)
+                # RFC 4954 initial response; on failure the server sends a JSON error as a
+                # challenge, which XOAUTH2 answers with an empty line to get the final 535.
+                client.auth(
+                    "XOAUTH2",
+                    lambda challenge=None: initial if challenge is None else "",
+                    initial_response_ok=True,
+                )
+            else:
+                assert cfg.username is not None
+                assert cfg.password is not None
+                client.login(cfg.username, cfg.password.reveal())
+        except OAuthError as exc:
+            message = f"SMTP login for {cfg.username} at {where}: no OAuth2 access token: {exc}"
+            login_log.failed(key, message)
+            raise SmtpLoginError(message) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            if provider is not None:
+                provider.invalidate()  # the next attempt asks for a fresh token
+            how = "XOAUTH2 login" if provider is not None else "login"
+            message = (
+                f"SMTP server {where} refused the {how} for {cfg.username}: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            )
+            login_log.failed(key, message)
+            raise SmtpLoginError(message) from None
+        login_log.succeeded(key)
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
         """Send one message; raises the smtplib error for classify_smtp_error to judge."""
