@@ -333,6 +333,7 @@ def test_invalid_grant_is_a_clear_error_without_secrets(
         (400, {"error": "invalid_scope", "error_description": "bad"}, "invalid_scope (bad)"),
         (500, "<html>oops</html>", "HTTP 500"),
         (200, {"token_type": "Bearer"}, "without an access_token"),
+        (200, {"error": "invalid_grant"}, "HTTP 200 invalid_grant; the refresh token has expired"),
         (200, {"access_token": "x", "token_type": "mac"}, "Bearer token"),
     ],
 )

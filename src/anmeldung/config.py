@@ -510,7 +510,7 @@ class _Section:
         key = given[0]
         value = self.get(key, str)
         if key == name:
-            if not value:
+            if not value and name != "password":
                 raise self.error(key, "must not be empty")
             return Secret(value)
         if key == keys[1]:

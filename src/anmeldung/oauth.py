@@ -280,6 +280,8 @@ class TokenProvider:
             data = None
         if not isinstance(data, dict):
             raise OAuthError(f"the token endpoint {self.where} answered {what} with no JSON object")
+        if data.get("error") and not data.get("access_token"):  # an error sent with 200 OK
+            raise OAuthError(self._refusal(200, body, what, refresh_source, secrets))
         return data
 
     def _refusal(
