@@ -282,3 +282,68 @@ def test_outbox_shows_retry_with_next_try(servers: MailServers, tmp_path: Path) 
     assert row["status"] == "retry"
     assert row["next_attempt_at"]
     assert "451" in row["last_error"]
+
+
+# -- the same through the mailbox ---------------------------------------------------------------
+
+
+def _mail(sender: str, name: str, subject: str, body: str, message_id: str) -> bytes:
+    return (
+        f"From: {name} <{sender}>\r\nTo: {MAILBOX_USER}\r\nSubject: {subject}\r\n"
+        f"Date: Tue, 24 Nov 2026 10:00:00 +0100\r\nMessage-ID: <{message_id}>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def test_cancellation_and_repeat_by_mail(servers: MailServers, tmp_path: Path) -> None:
+    config = _setup(
+        servers, tmp_path, "01-mueller-kaemmerei.eml", "02-schmidt-exchange.eml", capacity=1
+    )
+    run_cli(config, "poll")
+    servers.smtp.wait_for(2)
+    client = servers.dovecot.imap(MAILBOX_USER)
+    try:
+        for n in (1, 2):  # the waiting person writes twice more: one "already registered" reply
+            append(
+                client,
+                "INBOX",
+                _mail(
+                    SCHMIDT,
+                    "Anna Schmidt",
+                    "Anmeldung Symposium",
+                    "Hiermit melde ich mich zum Symposium an.\r\n\r\nGrüße\r\nAnna Schmidt",
+                    f"again-{n}@kreis-rhein-sieg.example",
+                ),
+            )
+        append(
+            client,
+            "INBOX",
+            _mail(
+                MUELLER,
+                "Jürgen Müller",
+                "Abmeldung Symposium",
+                "Leider kann ich nicht teilnehmen.\r\n\r\nMit freundlichen Grüßen\r\nJürgen Müller",
+                "cancel-1@stadt-bonn.example",
+            ),
+        )
+    finally:
+        client.logout()
+    out = run_cli(config, "poll").out
+    assert "3 sent" in out, out  # already registered, cancellation, promotion
+
+    mails = servers.smtp.wait_for(5)
+    got = sorted((_to(m), _parse(m.data)["Subject"].split(":")[0]) for m in mails[2:])
+    assert got == [
+        (SCHMIDT, "Bereits angemeldet"),
+        (SCHMIDT, "Platz frei – Anmeldebestätigung"),
+        (MUELLER, "Abmeldung bestätigt"),
+    ]
+    cancellation = next(_parse(m.data) for m in mails[2:] if _to(m) == MUELLER)
+    assert cancellation["In-Reply-To"] == "<cancel-1@stadt-bonn.example>"
+    assert str(_calendar(cancellation)["METHOD"]) == "CANCEL"
+    statuses = {r["email"]: r["status"] for r in json.loads(run_cli(config, "list", "--json").out)}
+    assert statuses == {MUELLER: "cancelled", SCHMIDT: "confirmed"}
+    # A second poll sends nothing more.
+    assert "0 sent" in run_cli(config, "poll").out
+    assert len(servers.smtp.messages) == 5
