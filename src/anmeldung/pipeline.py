@@ -287,6 +287,12 @@ class Worker:
     ) -> str:
         """Record a message that could not be handled, with its error, for a person to review."""
         cfg = self.config.mailbox
+        key = None
+        if analysis is None:
+            # Computed before record(): it flushes the row, and message_key is NOT NULL (set
+            # afterwards, every over-size or unparseable message failed the whole poll).
+            basis = raw if raw is not None else f"{source}:{uidvalidity}:{uid}:{size}".encode()
+            key = "sha256:" + hashlib.sha256(basis).hexdigest()
         with self.db.transaction() as s:
             row = record(
                 s,
@@ -296,10 +302,9 @@ class Worker:
                 raw=raw,
                 analysis=analysis,
                 size=size,
+                message_key=key,
             )
             if analysis is None:
-                basis = raw if raw is not None else f"{source}:{uidvalidity}:{uid}:{size}".encode()
-                row.message_key = "sha256:" + hashlib.sha256(basis).hexdigest()
                 row.kind = "other"
                 row.reason = "error"
             row.status = "review"

@@ -60,9 +60,15 @@ def record(
     analysis: Analysis | None,
     size: int,
     received_at: dt.datetime | None = None,
+    message_key: str | None = None,
 ) -> InboundMessage:
-    """Insert the message row; the caller's transaction also holds what it caused."""
+    """Insert the message row; the caller's transaction also holds what it caused.
+
+    ``message_key`` is required when there is no ``analysis`` (the column is NOT NULL and the
+    row is flushed here).
+    """
     row = InboundMessage(
+        message_key=message_key,
         mailbox=mailbox,
         uidvalidity=uidvalidity,
         uid=uid,
@@ -126,6 +132,10 @@ def _register(
     for att in attendees:
         existing = session.scalar(select(Registration).where(Registration.email == att.email))
         if existing is not None and existing.status != "cancelled":
+            if existing.message_pk == row.id:
+                # Made by this very message (a replay): its confirmation is already queued;
+                # answering "already registered" would send the person a second, wrong mail.
+                continue
             log.info("message %s: attendee already registered as #%s", row.id, existing.id)
             already.append(existing)
             continue
