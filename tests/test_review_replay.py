@@ -263,7 +263,7 @@ def test_oversize_message_goes_to_review_unread(servers: MailServers, tmp_path: 
     assert len(big) == 1, big
     (row,) = big
     # Not downloaded: nothing from inside the message is known, and no content is stored.
-    assert (row["kind"], row["reason"], row["status"]) == ("other", "error", "review")
+    assert (row["kind"], row["reason"], row["status"]) == ("other", "too_large", "review")
     assert (row["from"], row["subject"], row["message_id"]) == ("", "", None)
     assert row["error"] == f"message is {len(big_raw)} bytes, over the limit of 2000"
     stored = _rows(tmp_path, "SELECT raw, size FROM messages WHERE id = ?", row["id"])

@@ -306,7 +306,9 @@ class Worker:
             )
             if analysis is None:
                 row.kind = "other"
-                row.reason = "error"
+                # Over the size limit it was never downloaded: say so in the review list
+                # rather than a generic "error".
+                row.reason = "too_large" if raw is None else "error"
             row.status = "review"
             row.error = error[:4000]
             row.folder = cfg.review_folder
