@@ -193,7 +193,8 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
         name = " ".join(x for x in (r["title"], r["name"]) if x) or "–"
         table.add_row(
             str(r["id"]),
-            r["status"],
+            # A bounced confirmation: the organiser must see that this person was not reached.
+            r["status"] + (" (unreachable)" if r.get("unreachable_at") else ""),
             name,
             r["organisation"] or "–",
             r["email"],

@@ -29,6 +29,10 @@ EXPORT_FIELDS = (
     "cancelled_at",
     "confirmation_sent_at",
     "message_id",
+    # A bounce of our mail marks the registration unreachable (registrations._bounce); without
+    # these the organiser could not see whom the confirmation never reached.
+    "unreachable_at",
+    "bounce_reason",
 )
 
 
@@ -75,6 +79,8 @@ def registration_rows(
                 "cancelled_at": reg.cancelled_at,
                 "confirmation_sent_at": reg.confirmation_sent_at,
                 "message_id": message_id,
+                "unreachable_at": reg.unreachable_at,
+                "bounce_reason": reg.bounce_reason,
             }
         )
     return rows

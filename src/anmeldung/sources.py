@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,25 @@ def _is_mbox(path: Path) -> bool:
             return fh.read(5) == b"From "
     except OSError:
         return False
+
+
+# A body line "From ..." is stored as ">From ..." in an mbox (mboxo and mboxrd alike); mboxrd
+# also quotes ">From " as ">>From ".
+_FROM_QUOTED = re.compile(rb"(?m)^>(>*From )")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _unquote_from(raw: bytes) -> bytes:
+    """Undo the mbox From-quoting in the body, which Python's mailbox.mbox leaves in place.
+
+    Left quoted, a line like "From next week on I cannot attend, please cancel" reads as a
+    quoted reply line: the classifier ignores it and the cancellation went to review. mboxrd
+    unquoting; in an mboxo file a literal ">From " in a body loses its ">" (rare and harmless).
+    """
+    end = _HEADER_END.search(raw)
+    if end is None:
+        return raw
+    return raw[: end.end()] + _FROM_QUOTED.sub(rb"\1", raw[end.end() :])
 
 
 def count(paths: Sequence[Path]) -> int:
@@ -55,6 +75,7 @@ def _walk(paths: Sequence[Path], *, read: bool) -> Iterator[tuple[str, bytes | N
         elif _is_mbox(path):
             box = mailbox.mbox(path, create=False)
             for i, key in enumerate(box.iterkeys()):
-                yield f"import:{path}#{i + 1}", (box.get_bytes(key) if read else None)
+                raw = _unquote_from(box.get_bytes(key)) if read else None
+                yield f"import:{path}#{i + 1}", raw
         else:
             yield f"import:{path}", (path.read_bytes() if read else None)
