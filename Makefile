@@ -17,6 +17,7 @@ test: deps lint
 
 lint: deps
 	$(BIN)/ruff check src tests scripts migrations bench
+	$(BIN)/ruff format --check src tests scripts migrations bench
 	$(BIN)/mypy
 
 clean:

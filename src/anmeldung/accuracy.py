@@ -29,6 +29,7 @@ OWN_MESSAGE_ID_DOMAIN = "@anmeldung.symposium.musterstadt.example"
 def _own_message_id(mid: str) -> bool:
     return mid.lower().endswith(OWN_MESSAGE_ID_DOMAIN)
 
+
 # A value that would split a header we write: any CR or LF (a "Bcc:" after it would be a header).
 _HEADERISH = re.compile(r"[\r\n\u2028\u2029\x85]")
 

@@ -446,9 +446,7 @@ def accuracy(folder: Path, as_json: bool) -> None:
     if as_json:
         figures = {
             "messages": report.messages,
-            "fields": {
-                f: {"right": report.right[f], "total": report.total[f]} for f in FIELDS
-            },
+            "fields": {f: {"right": report.right[f], "total": report.total[f]} for f in FIELDS},
             "injected": report.injected,
             "to_review": report.review,
             "failures": [

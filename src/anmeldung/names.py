@@ -43,8 +43,9 @@ FUNCTION_WORD = re.compile(
     r"|Minister|Senator|Kämmerer|Kämmerin)$"
 )
 _PARTICLES = frozenset(
-    "von van vom zu zum zur de der den del della di da dos du le la ten ter op af al el bin y"
-    .split()
+    (
+        "von van vom zu zum zur de der den del della di da dos du le la ten ter op af al el bin y"
+    ).split()
 )
 # Words that never occur in a person's name but do in mailbox names and signatures.
 _NOT_NAME = re.compile(
