@@ -428,12 +428,13 @@ _AUTO_BODY_STRONG = re.compile(
 # Phrases a person may also write ("I am out of office next week, but register me"): they decide
 # only when the text has no registration or cancellation words.
 _AUTO_BODY_WEAK = re.compile(
-    r"(?i)(?:\b(?:ich bin|bin ich|i am|i'm|i will be|ich befinde mich)\b[^.\n]{0,80}?"
+    r"(?i)(?:\b(?:ich bin|bin ich|i am|i'm|i will be|ich befinde mich)\b(?:[^.\n]|(?<=\d)\.){0,80}?"
     r"(?:nicht im büro|nicht im hause|außer haus|ausser haus|abwesend|nicht erreichbar|im urlaub"
     r"|out of (?:the )?office|on (?:vacation|holiday|annual leave|leave)|away from (?:the|my)"
     r" (?:office|desk)|currently away|not in the office)"
     r"|\bout of (?:the )?office\b|\bthank you for your (?:e-?mail|message)\. i am\b"
-    r"|\bvielen dank für ihre (?:e-?mail|nachricht)\. ich bin\b)"
+    r"|\bvielen dank für ihre (?:e-?mail|nachricht)\. ich bin\b"
+    r"|\b(?:nach meiner rückkehr|after my return|upon my return)\b)"
 )
 _TICKET_SUBJECT = re.compile(
     r"(?i)(?:\[(?:ticket|case|request|anfrage|vorgang|incident)\s*(?:#|nr\.?|no\.?|:)?\s*\d+\]"
@@ -483,7 +484,7 @@ _CANCEL = re.compile(
     r"|\bwithdraw (?:my|our) registration\b)"
 )
 _REGISTER = re.compile(
-    r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,120}?\ban\b(?=\s*(?:[.!,;]|$))"
+    r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,120}?\ban\b(?=\s*(?:[.!,;:]|$))"
     # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
     r"|\b(?:ich komme|komme ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
@@ -491,7 +492,9 @@ _REGISTER = re.compile(
     r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
     r"|\b(?:i|we)(?:'ll| will| shall) be there\b|\b(?:i|we)(?:'d| would) (?:love|like) to come\b"
     r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b|\breserve (?:a|two|\d+) (?:seats?|places?)\b"
-    r"|\bnehme[n]? (?:\w+ )?teil\b|\bteilnahme\w*|\bteilnehmen\b|\bteilnehmer\w*"
+    r"|\bnehme[n]?\b[^.\n!?]{0,60}?\bteil\b(?=\s*(?:[.!,;]|$))"
+    r"|\bzusage\b|\bsage[n]?\b[^.\n!?]{0,60}?\bzu\b(?=\s*(?:[.!,;]|$))|\bzusagen\b"
+    r"|\bteilnahme\w*|\bteilnehmen\b|\bteilnehmer\w*"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
     r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
 )
@@ -506,8 +509,9 @@ _FORM_MORE = re.compile(
 # Asking before deciding is not a registration, whatever words it uses ("bevor ich mich
 # anmelde", "whether I can attend"); such mail goes to a person.
 _UNDECIDED = re.compile(
-    r"(?i)\b(?:bevor|ehe|falls|wenn|ob)\s+(?:ich|wir)\s+(?:mich|uns)?\s*(?:\w+\s+){0,2}?"
-    r"(?:anmelde\w*|teilnehme\w*|teilnehmen|komme\w*|dabei sein)\b"
+    r"(?i)\b(?:bevor|ehe|falls|wenn|ob)\s+(?:ich|wir)\s+(?:mich|uns|es)?\s*(?:[\w.]+\s+){0,4}?"
+    r"(?:anmelde\w*|teilnehme\w*|teilnehmen|komme\w*|dabei sein|schaffe\w*|einrichten)\b"
+    r"|\bweiß (?:\w+ ){0,2}noch nicht\b"
     r"|\b(?:whether|if|before)\s+(?:i|we)\s+(?:can|could|will|would|should)?\s*"
     r"(?:be able to\s+)?(?:attend|register|come|participate|join)\b"
     r"|\b(?:noch nicht|not yet)\s+(?:sicher|entschieden|decided|sure)\b"
@@ -528,8 +532,17 @@ def _register_intent(text: str) -> bool:
     )
 
 
+# "Ich selbst nehme nicht teil" in a mail that registers colleagues says who is NOT
+# registered; it cancels nothing, so the sentence is left out of the cancellation check.
+_SELF_EXCLUDED = re.compile(
+    r"(?i)[^.\n!?]*\b(?:ich selbst|i myself|myself)\b[^.\n!?]*\b(?:nicht|not)\b[^.\n!?]*[.!]?"
+)
+
+
 def cancellation(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     head = inc.unquoted[:_HEAD_CHARS]
+    if _SELF_EXCLUDED.search(head) and _register_intent(_SELF_EXCLUDED.sub(" ", head)):
+        head = _SELF_EXCLUDED.sub(" ", head)
     # In a reply to our mail the subject is ours ("Re: Ihre Abmeldung ..."), so only the body.
     subject = "" if inc.is_reply_to_own(ctx) else inc.msg.subject
     if _intent(_CANCEL, subject) or _intent(_CANCEL, head):

@@ -122,6 +122,40 @@ def key_values(text: str) -> list[dict[str, str]]:
     return records
 
 
+_COLUMNS = re.compile(r"\t+|\s{2,}|\s*\|\s*")
+
+
+def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
+    """Records from a table with a header row ("Name | Funktion | E-Mail") and one row per person.
+
+    ``rows`` are cell lists: from an HTML table, or from text lines split on tabs, runs of
+    spaces or "|" (what mail clients make of a pasted spreadsheet).
+    """
+    records: list[dict[str, str]] = []
+    fields: list[str | None] | None = None
+    for cells in rows:
+        cells = [c.strip(" *") for c in cells if c.strip(" *")]
+        if fields is not None and len(cells) == len(fields):
+            rec = {
+                f: clean_line(c, MAX_FIELD_CHARS)
+                for f, c in zip(fields, cells, strict=True)
+                if f and len(c) <= MAX_FIELD_CHARS
+            }
+            if rec:
+                records.append(rec)
+            continue
+        if records:
+            break  # the table ended
+        header = [_label_field(c) for c in cells] if len(cells) >= 2 else []
+        named = {"name", "name_rev", "given"} & set(header)
+        fields = header if named and all(header) else None
+    return records if any(_record_person(r) for r in records) else []
+
+
+def text_table_rows(text: str) -> list[list[str]]:
+    return [_COLUMNS.split(line.strip()) for line in text.split("\n") if line.strip()]
+
+
 class _TableRows(HTMLParser):
     """Rows of HTML tables as lists of cell texts (Outlook puts <p> inside every cell)."""
 
@@ -153,6 +187,19 @@ class _TableRows(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._cell is not None and not self._skip:
             self._cell.append(data)
+
+
+def html_table_rows(markup: str) -> list[list[str]]:
+    """Every row of every HTML table, as cell texts."""
+    if not markup or "<t" not in markup.lower():
+        return []
+    parser = _TableRows()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except AssertionError:
+        return []
+    return parser.rows
 
 
 def html_table_lines(markup: str, visible: str) -> str:
@@ -599,7 +646,12 @@ def extract_attendees(msg: ParsedMessage, kind: str | None = None) -> list[Atten
     else:
         table = ""
     main, sig_lines = split_signature(body)
-    records = key_values(main + "\n" + "\n".join(sig_lines)) or key_values(table)
+    records = (
+        key_values(main + "\n" + "\n".join(sig_lines))
+        or key_values(table)
+        or column_records(html_table_rows(msg.html))
+        or column_records(text_table_rows(main))
+    )
     cancelling = kind == "cancellation" if kind else bool(_CANCEL.search(f"{msg.subject}\n{main}"))
 
     sender = _read_sender(msg, address, sig_lines, main)
