@@ -386,3 +386,37 @@ def test_heldout_figures(heldout) -> None:  # type: ignore[no-untyped-def]
     assert heldout.ratio("name") >= 0.95, format_report(heldout)
     assert heldout.ratio("organisation") >= 0.90, format_report(heldout)
     assert heldout.injected == 0, format_report(heldout)
+
+
+# --- the second held-out corpus (written blind after the tuning of 2026-11-25) -----------------
+
+HELDOUT2 = Path(__file__).parent / "heldout2"
+
+
+@pytest.fixture(scope="module")
+def heldout2():  # type: ignore[no-untyped-def]
+    return measure(HELDOUT2)
+
+
+def test_heldout2_never_injects(heldout2) -> None:  # type: ignore[no-untyped-def]
+    assert heldout2.messages >= 30
+    assert heldout2.injected == 0, format_report(heldout2)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "tests/heldout2 (blind): kind 83.3% (target 97%), email 70.6% (98%), name 67.6% (95%), "
+        "organisation 58.8% (90%); failing: p11 p12 p13 p18 (short or English yeses, a yes "
+        "below a top-quoted invitation) read as other, p29 (List-Unsubscribe vendor mail) as "
+        "auto_reply, p08 (HTML table header taken as a name), p05 p22 (office titles, i. A. "
+        "signer), p20 p24 (second person in prose), p06 (boss's address in prose), p04 p10 "
+        "p19 p20 p23 p24 (organisation missing or with its department)"
+    ),
+)
+def test_heldout2_figures(heldout2) -> None:  # type: ignore[no-untyped-def]
+    """The issue's targets on mail nobody has tuned on yet (never tune on it; see its README)."""
+    assert heldout2.ratio("kind") >= 0.97, format_report(heldout2)
+    assert heldout2.ratio("email") >= 0.98, format_report(heldout2)
+    assert heldout2.ratio("name") >= 0.95, format_report(heldout2)
+    assert heldout2.ratio("organisation") >= 0.90, format_report(heldout2)
