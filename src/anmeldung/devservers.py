@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import grp
 import os
@@ -498,6 +499,15 @@ class _SinkHandler:
                 else envelope.content or b""
             )
         mail = ReceivedMail(envelope.mail_from or "", list(envelope.rcpt_tos), content)
+        if sink.drop_next > 0:
+            # The data arrived, but the client never learns it: the "unknown" outcome.
+            sink.drop_next -= 1
+            with sink._changed:
+                sink.dropped.append(mail)
+            transport = server.transport
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()  # no reply; aiosmtpd's reply then goes nowhere
+            return "421 4.4.2 connection dropped"
         try:
             code, text = sink.fail_next.pop(0)
         except IndexError:
@@ -516,7 +526,32 @@ class _SinkHandler:
         with sink._changed:
             sink.messages.append(mail)
             sink._changed.notify_all()
+        if sink.delay_next:
+            # Taken, but the reply comes late (aiosmtpd cancels this when the client hangs up).
+            await asyncio.sleep(sink.delay_next.pop(0))
         return "250 OK"
+
+
+class _CountingSMTP(SMTP):
+    """aiosmtpd's SMTP session, counting the connections the sink accepted."""
+
+    def __init__(self, sink: SmtpSink, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sink = sink
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        with self._sink._changed:
+            self._sink.connections += 1
+        super().connection_made(transport)
+
+
+class _SinkController(Controller):
+    def __init__(self, sink: SmtpSink, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sink = sink
+
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self._sink, self.handler, **self.SMTP_kwargs)
 
 
 class _XOAuth2SinkHandler(_SinkHandler):
@@ -562,6 +597,12 @@ class SmtpSink:
     goes to ``rejected``, not ``messages``). With ``forward_to``, a message is delivered to
     every recipient over LMTP before it is recorded; a failed delivery is answered with 451.
 
+    Faults after the final ".", for outcome-unknown tests: ``drop_next`` (a count) makes the
+    next DATA commands close the connection without any reply (the message goes to
+    ``dropped``); ``delay_next`` is a queue of seconds to wait before replying, e.g. longer
+    than the client's timeout (the message is recorded in ``messages`` before the wait).
+    ``connections`` counts the SMTP connections accepted (start() itself makes one).
+
     With ``xoauth2``, a function ``(user, access_token) -> bool``, the sink offers AUTH XOAUTH2
     (only that, over plain text on loopback) and takes mail only after a login it accepted;
     ``logins`` lists the users that logged in.
@@ -582,6 +623,10 @@ class SmtpSink:
         self.messages: list[ReceivedMail] = []
         self.rejected: list[ReceivedMail] = []
         self.fail_next: list[tuple[int, str]] = []
+        self.drop_next = 0
+        self.dropped: list[ReceivedMail] = []
+        self.delay_next: list[float] = []
+        self.connections = 0
         self._changed = threading.Condition()
         self._controller: Controller | None = None
 
@@ -593,7 +638,8 @@ class SmtpSink:
         if self.xoauth2 is not None:
             handler = _XOAuth2SinkHandler(self)
             auth = {"auth_require_tls": False, "auth_exclude_mechanism": ["LOGIN", "PLAIN"]}
-        controller = Controller(
+        controller = _SinkController(
+            self,
             handler,
             hostname=self.host,
             port=self.port,
