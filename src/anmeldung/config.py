@@ -83,6 +83,8 @@ class MailboxConfig:
     folder: str = "INBOX"
     processed_folder: str = "Processed"
     review_folder: str = "Review"
+    # When set, every sent reply is also appended (flagged \Seen) to this folder.
+    sent_folder: str | None = None
     batch_size: int = 100
     max_message_bytes: int = 25 * 1024 * 1024
     timeout_seconds: float = 60.0
@@ -245,6 +247,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         folder=mb.get_text("folder", "INBOX"),
         processed_folder=mb.get_text("processed_folder", "Processed"),
         review_folder=mb.get_text("review_folder", "Review"),
+        sent_folder=mb.get_optional_text("sent_folder"),
         batch_size=mb.get_positive_int("batch_size", 100),
         max_message_bytes=mb.get_positive_int("max_message_bytes", 25 * 1024 * 1024),
         timeout_seconds=mb.get_positive_float("timeout_seconds", 60.0),
@@ -258,6 +261,12 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     if len({mailbox.folder, mailbox.processed_folder, mailbox.review_folder}) != 3:
         raise r.error(
             "mailbox", "processed_folder", "folder, processed_folder and review_folder must differ"
+        )
+    if mailbox.sent_folder in (mailbox.folder, mailbox.processed_folder, mailbox.review_folder):
+        raise r.error(
+            "mailbox",
+            "sent_folder",
+            "must differ from folder, processed_folder and review_folder",
         )
     mb.done()
     _warn_plaintext(warnings, "mailbox", mailbox.host, mailbox.security)
@@ -453,6 +462,12 @@ class _Section:
         value = self.get(key, str, default)
         if not value.strip():
             raise self.error(key, "must not be empty")
+        return value
+
+    def get_optional_text(self, key: str) -> str | None:
+        value = self.get_optional(key, str)
+        if value is not None and not value.strip():
+            raise self.error(key, "must not be empty (leave the key out instead)")
         return value
 
     def get_positive_int(self, key: str, default: int) -> int:

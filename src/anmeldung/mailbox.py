@@ -194,6 +194,14 @@ class ImapMailbox:
             raise MailboxError(f"cannot create folder {folder!r}: {_text(exc)}") from exc
         self._known_folders.add(folder)
 
+    def append_seen(self, folder: str, raw: bytes) -> None:
+        """APPEND ``raw`` unchanged to ``folder`` (created when missing), flagged \\Seen."""
+        self.ensure_folder(folder)
+        try:
+            self.client.append(folder, raw, flags=[imapclient.SEEN])
+        except IMAP_ERRORS as exc:
+            raise MailboxError(f"appending to {folder!r} failed: {_text(exc)}") from exc
+
     def move(self, uids: Iterable[int], folder: str) -> None:
         """Move messages out of the watched folder.
 

@@ -153,6 +153,8 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When the copy went into [mailbox] sent_folder; NULL on a sent row means still to do.
+    sent_copy_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class MailboxState(Base):

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .analyse import Analysis, analyse
@@ -56,6 +56,8 @@ class OutboxStats:
     sent: int = 0
     retry: int = 0
     failed: int = 0
+    copied: int = 0  # sent replies appended to [mailbox] sent_folder
+    copy_failed: bool = False  # the copy step stopped on an error; retried on the next flush
 
 
 @dataclass
@@ -389,6 +391,7 @@ class Worker:
             claimed = [(r.id, r.sender, r.recipient, r.body, r.message_id) for r in rows]
         stats.claimed = len(claimed)
         if not claimed:
+            self._copy_to_sent_folder(stats)
             return stats
         try:
             conn = self.smtp_factory()
@@ -444,7 +447,56 @@ class Worker:
                     row.status = "queued" if row.attempts <= 1 else "retry"
                     row.attempts = max(0, row.attempts - 1)
                     row.next_attempt_at = utcnow()
+        self._copy_to_sent_folder(stats)
         return stats
+
+    def _copy_to_sent_folder(self, stats: OutboxStats, limit: int = 500) -> None:
+        """Append sent replies not yet copied to [mailbox] sent_folder, over one IMAP session.
+
+        Runs after the sent state is committed and never touches it: a failure here is logged
+        and the rows keep ``sent_copy_at`` NULL, so the copy (never the sending) is tried again
+        on the next flush.
+        """
+        folder = self.config.mailbox.sent_folder
+        if folder is None or self.stop.is_set():
+            return
+        with self.db.session() as s:
+            todo = list(
+                s.execute(
+                    select(OutboxMessage.id, OutboxMessage.body)
+                    .where(OutboxMessage.status == "sent", OutboxMessage.sent_copy_at.is_(None))
+                    .order_by(OutboxMessage.id)
+                    .limit(limit)
+                )
+            )
+        if not todo:
+            return
+        row_id: int | None = None
+        try:
+            with self.mailbox_factory() as mailbox:
+                for row_id, body in todo:
+                    mailbox.append_seen(folder, body)
+                    with self.db.transaction() as s:
+                        s.execute(
+                            update(OutboxMessage)
+                            .where(OutboxMessage.id == row_id)
+                            .values(sent_copy_at=utcnow())
+                        )
+                    stats.copied += 1
+                    row_id = None
+        except Exception as exc:  # the mail is out; a missing copy must not fail the cycle
+            stats.copy_failed = True
+            where = f"outbox #{row_id}" if row_id is not None else "opening the mailbox"
+            log.warning(
+                "copy to sent folder %r failed (%s, %s); %d copy(ies) left for the next poll",
+                folder,
+                where,
+                type(exc).__name__,
+                len(todo) - stats.copied,
+            )
+            log.debug("copy to sent folder failed: %s", exc, exc_info=True)
+            return
+        log.info("copied %d sent reply(ies) to %r", stats.copied, folder)
 
     # -- one cycle ----------------------------------------------------------------------------
 
