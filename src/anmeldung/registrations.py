@@ -99,6 +99,9 @@ def handle(
     kind = analysis.kind
     if kind == "registration":
         result = _register(session, config, composer, row, analysis)
+        if result.status == "review":
+            # A person tried to register and we could not: tell them a person will look.
+            result.queued += _queue_acknowledgement(session, config, composer, row, analysis)
     elif kind == "cancellation":
         result = _cancel(session, config, composer, row, analysis)
     elif kind == "bounce":
@@ -238,6 +241,46 @@ def _queue_replies(
         if out is not None and out.status == "queued":
             queued.append(out.id)
     return queued
+
+
+def _queue_acknowledgement(
+    session: Session, config: Config, composer: Composer, row: InboundMessage, analysis: Analysis
+) -> list[int]:
+    """One "we could not read it, a person will look" reply per inbound message, ever.
+
+    Only for a registration attempt that went to review; the trigger names the message, so a
+    replay never sends it twice. Robots (may_reply) and our own addresses get nothing, and
+    the loop fuse applies as to every reply. The greeting stays generic: the names we could
+    not trust enough to register are not trusted to address the sender either.
+    """
+    sender = analysis.parsed.sender
+    if not analysis.classification.may_reply or not sender:
+        return []
+    if sender.lower() in config.own_addresses:
+        return []
+    reply = Reply(
+        kind="acknowledgement",
+        to=sender,
+        to_name=analysis.parsed.sender_name or None,
+        people=(Person(email=sender),),
+        language=analysis.language,
+        in_reply_to=analysis.parsed.message_id,
+        references=analysis.parsed.references,
+        original_subject=analysis.parsed.subject,
+    )
+    out = enqueue(
+        session,
+        composer.compose(reply),
+        trigger=f"acknowledgement:msg:{row.id}",
+        kind="acknowledgement",
+        recipient=sender,
+        envelope_from=config.smtp.from_address.addr_spec,
+        inbound_id=row.id,
+        suppress=fuse_reason(session, config.limits, sender),
+    )
+    if out is None or out.status != "queued":
+        return []
+    return [out.id]
 
 
 def registration_key(reg: Registration) -> str:
