@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +110,59 @@ def run_cli(config: Path, *args: str, check: bool = True, timeout: float = 120) 
     if check and proc.returncode != 0:
         raise AssertionError(f"anmeldung {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
     return result
+
+
+def make_mail(
+    sender: str,
+    subject: str,
+    body: str,
+    *,
+    message_id: str,
+    name: str = "",
+    headers: str = "",
+) -> bytes:
+    """A plain UTF-8 text mail to the registration mailbox, CR LF line ends."""
+    who = f"{name} <{sender}>" if name else sender
+    text = (
+        f"From: {who}\n"
+        f"To: {MAILBOX_USER}\n"
+        f"Subject: {subject}\n"
+        "Date: Tue, 24 Nov 2026 10:00:00 +0100\n"
+        f"Message-ID: <{message_id}>\n"
+        f"{headers}"
+        "MIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=utf-8\n"
+        "Content-Transfer-Encoding: 8bit\n"
+        "\n"
+        f"{body}"
+    )
+    return text.replace("\n", "\r\n").encode("utf-8")
+
+
+SURNAMES = "Becker Hoffmann Schulz Koch Richter Klein Wolf Neumann Schwarz Braun Krüger".split()
+
+
+def registration_mail(n: int, *, tag: str = "r", padding: str = "") -> tuple[str, bytes]:
+    """A plain registration from a person of its own; returns (address, raw)."""
+    address = f"person{n}@kreis{n}.example"
+    name = f"Anna {SURNAMES[n % len(SURNAMES)]}"
+    body = (
+        "Sehr geehrte Damen und Herren,\n\n"
+        "hiermit melde ich mich verbindlich zum Symposium Kommunale Finanzen an.\n\n"
+        "Mit freundlichen Grüßen\n"
+        f"{name}\n"
+        f"Kreisverwaltung {n}\n"
+        f"{padding}"
+    )
+    subject = "Anmeldung Symposium Kommunale Finanzen"
+    raw = make_mail(address, subject, body, message_id=f"{tag}-{n}@kreis{n}.example", name=name)
+    return address, raw
+
+
+def db_rows(tmp_path: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query on the test's SQLite database (tmp_path/anmeldung.db)."""
+    db = sqlite3.connect(tmp_path / "anmeldung.db")
+    try:
+        return db.execute(query, args).fetchall()
+    finally:
+        db.close()

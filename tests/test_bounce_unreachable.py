@@ -11,23 +11,17 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from anmeldung.devservers import append
-from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
+from conftest import EXAMPLES, MAILBOX_USER, MailServers, db_rows, run_cli, write_config
 
 MUELLER = "j.mueller@stadt-bonn.example"
 YILDIZ = "ayse.yildiz@city-of-leeds.example"
 
 
-def _rows(tmp_path: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(tmp_path / "anmeldung.db")
-    try:
-        return db.execute(query, args).fetchall()
-    finally:
-        db.close()
+_rows = db_rows
 
 
 def _export(config: Path) -> dict[str, dict[str, Any]]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import mailbox
 import shutil
-import sqlite3
 from pathlib import Path
-from typing import Any
 
-from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
+from conftest import EXAMPLES, MAILBOX_USER, MailServers, db_rows, run_cli, write_config
 
 
 def _mail(sender: str, name: str, message_id: str, body: str) -> bytes:
@@ -28,12 +26,7 @@ def _mail(sender: str, name: str, message_id: str, body: str) -> bytes:
     return text.encode("utf-8")
 
 
-def _rows(tmp_path: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(tmp_path / "anmeldung.db")
-    try:
-        return db.execute(query, args).fetchall()
-    finally:
-        db.close()
+_rows = db_rows
 
 
 def _registrations(tmp_path: Path) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,15 @@ from anmeldung.config import load_config
 from anmeldung.db import Database
 from anmeldung.devservers import append
 from anmeldung.pipeline import Worker
-from conftest import MAILBOX_USER, MailServers, run_cli, write_config
+from conftest import (
+    MAILBOX_USER,
+    MailServers,
+    db_rows,
+    make_mail,
+    registration_mail,
+    run_cli,
+    write_config,
+)
 
 PROCESSED, REVIEW = "Erledigt", "Review"  # the folders write_config() sets
 # What `messages --json` promises per row (the review/replay contract).
@@ -58,44 +65,10 @@ def _config(tmp_path: Path, servers: MailServers, *, mailbox: str = "") -> Path:
 
 
 def _mail(sender: str, name: str, subject: str, body: str, *, message_id: str) -> bytes:
-    text = (
-        f"From: {name} <{sender}>\n"
-        f"To: {MAILBOX_USER}\n"
-        f"Subject: {subject}\n"
-        "Date: Tue, 24 Nov 2026 10:00:00 +0100\n"
-        f"Message-ID: <{message_id}>\n"
-        "MIME-Version: 1.0\n"
-        "Content-Type: text/plain; charset=utf-8\n"
-        "Content-Transfer-Encoding: 8bit\n"
-        "\n"
-        f"{body}"
-    )
-    return text.replace("\n", "\r\n").encode("utf-8")
+    return make_mail(sender, subject, body, message_id=message_id, name=name)
 
 
-SURNAMES = ["Becker", "Hoffmann", "Schulz", "Koch", "Richter"]
-
-
-def _registration(n: int, *, padding: str = "") -> tuple[str, bytes]:
-    """A plain registration from a person of its own; returns (address, raw)."""
-    address = f"person{n}@kreis{n}.example"
-    name = f"Anna {SURNAMES[n % len(SURNAMES)]}"
-    body = (
-        "Sehr geehrte Damen und Herren,\n\n"
-        "hiermit melde ich mich verbindlich zum Symposium Kommunale Finanzen an.\n\n"
-        "Mit freundlichen Grüßen\n"
-        f"{name}\n"
-        f"Kreisverwaltung {n}\n"
-        f"{padding}"
-    )
-    raw = _mail(
-        address,
-        name,
-        "Anmeldung Symposium Kommunale Finanzen",
-        body,
-        message_id=f"r-{n}@kreis{n}.example",
-    )
-    return address, raw
+_registration = registration_mail
 
 
 @contextlib.contextmanager
@@ -133,12 +106,7 @@ def _sent_to(servers: MailServers) -> Counter[str]:
     return Counter(r for m in servers.smtp.messages for r in m.rcpt_tos)
 
 
-def _rows(tmp_path: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(tmp_path / "anmeldung.db")
-    try:
-        return db.execute(query, args).fetchall()
-    finally:
-        db.close()
+_rows = db_rows
 
 
 def _json(config: Path, *args: str) -> Any:

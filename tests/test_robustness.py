@@ -30,7 +30,15 @@ from anmeldung.errors import MailboxError
 from anmeldung.mailbox import ImapMailbox
 from anmeldung.parse import parse_message
 from anmeldung.pipeline import Worker
-from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
+from conftest import (
+    EXAMPLES,
+    MAILBOX_USER,
+    MailServers,
+    make_mail,
+    registration_mail,
+    run_cli,
+    write_config,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CORPUS_SKIP_NAMES = frozenset({"SOURCES.md", "MANIFEST.tsv"})
@@ -102,54 +110,8 @@ def _worker(config_path: Path, mailbox_class: type[ImapMailbox] = ImapMailbox) -
         db.dispose()
 
 
-def _mail(
-    sender: str,
-    subject: str,
-    body: str,
-    *,
-    message_id: str,
-    name: str = "",
-    headers: str = "",
-) -> bytes:
-    who = f"{name} <{sender}>" if name else sender
-    text = (
-        f"From: {who}\n"
-        f"To: {MAILBOX_USER}\n"
-        f"Subject: {subject}\n"
-        "Date: Tue, 24 Nov 2026 10:00:00 +0100\n"
-        f"Message-ID: <{message_id}>\n"
-        f"{headers}"
-        "MIME-Version: 1.0\n"
-        "Content-Type: text/plain; charset=utf-8\n"
-        "Content-Transfer-Encoding: 8bit\n"
-        "\n"
-        f"{body}"
-    )
-    return text.replace("\n", "\r\n").encode("utf-8")
-
-
-SURNAMES = "Becker Hoffmann Schulz Koch Richter Klein Wolf Neumann Schwarz Braun Krüger".split()
-
-
-def _registration(n: int, *, tag: str = "r") -> tuple[str, bytes]:
-    """A plain registration from a person of its own; returns (address, raw)."""
-    address = f"person{n}@kreis{n}.example"
-    name = f"Anna {SURNAMES[n % len(SURNAMES)]}"
-    body = (
-        "Sehr geehrte Damen und Herren,\n\n"
-        "hiermit melde ich mich verbindlich zum Symposium Kommunale Finanzen an.\n\n"
-        "Mit freundlichen Grüßen\n"
-        f"{name}\n"
-        f"Kreisverwaltung {n}\n"
-    )
-    raw = _mail(
-        address,
-        "Anmeldung Symposium Kommunale Finanzen",
-        body,
-        message_id=f"{tag}-{n}@kreis{n}.example",
-        name=name,
-    )
-    return address, raw
+_mail = make_mail
+_registration = registration_mail
 
 
 def _sink_recipients(servers: MailServers) -> Counter[str]:

@@ -15,6 +15,18 @@ from anmeldung.devservers import append
 from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
 
 
+def _start_run(config: Path, *options: str) -> subprocess.Popen[str]:
+    """`anmeldung run` in its own process; the config comes from --config, not the environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "anmeldung", "--config", str(config), *options, "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "ANMELDUNG_CONFIG"},
+        cwd=config.parent,
+    )
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_run_polls_on_schedule_and_stops_on_signal(
     servers: MailServers, tmp_path: Path, signum: signal.Signals
@@ -23,13 +35,7 @@ def test_run_polls_on_schedule_and_stops_on_signal(
         tmp_path / "anmeldung.toml", servers, extra="[schedule]\npoll_seconds = 1\n"
     )
     run_cli(config, "init")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "anmeldung", "--config", str(config), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "ANMELDUNG_CONFIG"},
-    )
+    proc = _start_run(config)
     try:
         # Mail that arrives while the worker runs is answered by a later scheduled poll.
         time.sleep(1.5)
@@ -61,12 +67,7 @@ def test_idle_answers_new_mail_long_before_the_next_poll(
         tmp_path / "anmeldung.toml", servers, extra="[schedule]\npoll_seconds = 3600\n"
     )
     run_cli(config, "init")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "anmeldung", "--config", str(config), "-v", "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_run(config, "-v")
     try:
         time.sleep(2)  # the first (immediate) poll has run and IDLE is waiting
         latencies = []
@@ -94,13 +95,7 @@ def test_a_second_worker_on_one_sqlite_file_is_refused(
         tmp_path / "anmeldung.toml", servers, extra="[schedule]\npoll_seconds = 3600\n"
     )
     run_cli(config, "init")
-    first = subprocess.Popen(
-        [sys.executable, "-m", "anmeldung", "--config", str(config), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
+    first = _start_run(config)
     try:
         time.sleep(1.5)
         assert first.poll() is None
@@ -116,13 +111,7 @@ def test_a_second_worker_on_one_sqlite_file_is_refused(
             first.communicate()
     assert first.returncode == 0
     # The lock dies with its process: after the first worker stopped, `run` may start again.
-    third = subprocess.Popen(
-        [sys.executable, "-m", "anmeldung", "--config", str(config), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
+    third = _start_run(config)
     try:
         time.sleep(1.5)
         assert third.poll() is None, third.communicate()[1]
