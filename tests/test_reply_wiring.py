@@ -200,3 +200,35 @@ def test_mails_about_a_registration_go_to_the_attendee_or_contact_only() -> None
     assert reply_address(reg, "Office@Koeln.example") == "Office@Koeln.example"
     assert reply_address(reg, "eve@evil.example") == "office@koeln.example"
     assert reply_address(reg, None) == "office@koeln.example"
+
+
+def test_a_group_moves_up_together_and_keeps_its_turn(env: Env) -> None:
+    config = dataclasses.replace(
+        env.config, event=dataclasses.replace(env.config.event, capacity=2)
+    )
+    env = Env(env.db, config, Composer(config))
+    carla = ("carla.beck@bonn.example", "Carla Beck")
+    fritz = ("fritz.wolf@bonn.example", "Fritz Wolf")
+    group = raw_mail(
+        "dora.klein@kreis.example",
+        "Dora Klein",
+        "Anmeldung Symposium",
+        "Guten Tag,\r\n\r\nhiermit melden wir uns an:\r\n\r\n"
+        "Name: Dora Klein\r\nE-Mail: dora.klein@kreis.example\r\n\r\n"
+        "Name: Emil Braun\r\nE-Mail: emil.braun@kreis.example\r\n\r\n"
+        "Viele Grüße\r\nDora Klein",
+    )
+    env.handle(register_mail(*ANNA))
+    env.handle(register_mail(*carla))
+    assert len(env.handle(group).registered) == 2
+    env.handle(register_mail(*fritz))
+    waiting = ("dora.klein@kreis.example", "emil.braun@kreis.example", fritz[0])
+    assert [env.status(a) for a in waiting] == ["waitlisted"] * 3
+
+    # One place free: the group of two does not fit, and Fritz must not jump the queue.
+    assert env.handle(cancel_mail(*ANNA)).promoted == []
+    assert [env.status(a) for a in waiting] == ["waitlisted"] * 3
+
+    # Two places free: the group moves up together; Fritz keeps waiting.
+    assert len(env.handle(cancel_mail(*carla)).promoted) == 2
+    assert [env.status(a) for a in waiting] == ["confirmed", "confirmed", "waitlisted"]

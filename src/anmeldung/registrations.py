@@ -539,7 +539,9 @@ def _confirmed_count(session: Session) -> int:
 def promote_waiting(session: Session, config: Config) -> list[Registration]:
     """Move waiting people up, first come first served, while places are free.
 
-    Without a capacity there is no limit, so everyone waiting gets a place.
+    People registered in one mail wait together and move up together, as they were seated
+    at registration: a group that does not fit the free places keeps its turn (nobody behind
+    it jumps the queue). Without a capacity everyone waiting gets a place.
     """
     waiting = list(
         session.scalars(
@@ -548,11 +550,24 @@ def promote_waiting(session: Session, config: Config) -> list[Registration]:
             .order_by(Registration.registered_at, Registration.id)
         )
     )
-    cap = config.event.capacity
-    if cap is not None:
-        waiting = waiting[: max(0, cap - _confirmed_count(session))]
+    groups: list[list[Registration]] = []
     for reg in waiting:
+        same = groups and reg.message_pk is not None and groups[-1][0].message_pk == reg.message_pk
+        if same:
+            groups[-1].append(reg)
+        else:
+            groups.append([reg])
+    cap = config.event.capacity
+    free = None if cap is None else max(0, cap - _confirmed_count(session))
+    promoted: list[Registration] = []
+    for group in groups:
+        if free is not None and len(group) > free:
+            break
+        promoted += group
+        if free is not None:
+            free -= len(group)
+    for reg in promoted:
         reg.status = "confirmed"
         log.info("registration #%s moved up from the waiting list", reg.id)
     session.flush()
-    return waiting
+    return promoted
