@@ -232,3 +232,26 @@ def test_a_group_moves_up_together_and_keeps_its_turn(env: Env) -> None:
     # Two places free: the group moves up together; Fritz keeps waiting.
     assert len(env.handle(cancel_mail(*carla)).promoted) == 2
     assert [env.status(a) for a in waiting] == ["confirmed", "confirmed", "waitlisted"]
+
+
+def test_split_groups_seats_as_many_as_fit(env: Env) -> None:
+    event = dataclasses.replace(env.config.event, capacity=2, split_groups=True)
+    config = dataclasses.replace(env.config, event=event)
+    env = Env(env.db, config, Composer(config))
+    env.handle(register_mail(*ANNA))
+    group = raw_mail(
+        "dora.klein@kreis.example",
+        "Dora Klein",
+        "Anmeldung Symposium",
+        "Guten Tag,\r\n\r\nhiermit melden wir uns an:\r\n\r\n"
+        "Name: Dora Klein\r\nE-Mail: dora.klein@kreis.example\r\n\r\n"
+        "Name: Emil Braun\r\nE-Mail: emil.braun@kreis.example\r\n\r\n"
+        "Viele Grüße\r\nDora Klein",
+    )
+    result = env.handle(group)
+    assert env.status("dora.klein@kreis.example") == "confirmed"
+    assert env.status("emil.braun@kreis.example") == "waitlisted"
+    kinds = sorted((r.kind, r.recipient) for r in env.outbox() if r.inbound_id is not None)
+    assert ("confirmation", "dora.klein@kreis.example") in kinds
+    assert ("waitlist", "emil.braun@kreis.example") in kinds
+    assert len(result.queued) == 2

@@ -50,6 +50,8 @@ class EventConfig:
     venue: str
     language: str = "de"
     capacity: int | None = None
+    # False: people registered in one mail are seated together or wait together.
+    split_groups: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         venue=ev.get_text("venue"),
         language=language,
         capacity=capacity,
+        split_groups=ev.get("split_groups", bool, False),
     )
     ev.done()
 

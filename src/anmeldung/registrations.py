@@ -155,25 +155,23 @@ def _register(
         result.queued = _queue_already_registered(session, config, composer, row, analysis, already)
         return result
 
-    # A group registered in one mail is seated together or waits together.
-    status = "confirmed"
+    # A group registered in one mail is seated together or waits together, unless the
+    # config splits groups: then as many as fit get a place, in the order of the mail.
     cap = config.event.capacity
-    if cap is not None and taken + len(new) > cap:
-        status = "waitlisted"
-    for reg, _att in new:
-        reg.status = status
+    free = len(new) if cap is None else max(0, cap - taken)
+    together = not config.event.split_groups
+    for i, (reg, _att) in enumerate(new):
+        fits = len(new) <= free if together else i < free
+        reg.status = "confirmed" if fits else "waitlisted"
     session.flush()
 
     result = Handled("processed", registered=[r.id for r, _ in new])
-    result.queued = _queue_replies(
-        session,
-        config,
-        composer,
-        row,
-        analysis,
-        [r for r, _ in new],
-        "confirmation" if status == "confirmed" else "waitlist",
-    )
+    result.queued = []
+    # One mail per kind (the trigger names it): a split group gets both.
+    for kind, status in (("confirmation", "confirmed"), ("waitlist", "waitlisted")):
+        regs = [r for r, _ in new if r.status == status]
+        if regs:
+            result.queued += _queue_replies(session, config, composer, row, analysis, regs, kind)
     result.queued += _queue_already_registered(session, config, composer, row, analysis, already)
     return result
 
@@ -552,7 +550,12 @@ def promote_waiting(session: Session, config: Config) -> list[Registration]:
     )
     groups: list[list[Registration]] = []
     for reg in waiting:
-        same = groups and reg.message_pk is not None and groups[-1][0].message_pk == reg.message_pk
+        same = (
+            not config.event.split_groups
+            and groups
+            and reg.message_pk is not None
+            and groups[-1][0].message_pk == reg.message_pk
+        )
         if same:
             groups[-1].append(reg)
         else:
