@@ -396,8 +396,13 @@ def precedence(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
 
 def list_mail(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     msg = inc.msg
-    if any(_has_header(msg, h) for h in ("list-id", "list-unsubscribe", "list-post")):
+    # RFC 2369/2919: List-Id and List-Post mark mail distributed by a mailing list.
+    if any(_has_header(msg, h) for h in ("list-id", "list-post")):
         return Classification("auto_reply", "list_mail")
+    # List-Unsubscribe alone is a bulk sender (newsletter, CRM campaign) writing to us: never
+    # answered, but a person may want to read it (an exhibitor's inquiry), so it is "other".
+    if _has_header(msg, "list-unsubscribe"):
+        return Classification("other", "bulk_mail")
     return None
 
 
@@ -485,13 +490,16 @@ _CANCEL = re.compile(
 )
 _REGISTER = re.compile(
     r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,120}?\ban\b(?=\s*(?:[.!,;:]|$))"
+    r"|\bangemeldet\b"
     # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
     r"|\b(?:ich komme|komme ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
     r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
     r"|\b(?:i|we)(?:'ll| will| shall) be there\b|\b(?:i|we)(?:'d| would) (?:love|like) to come\b"
-    r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b|\breserve (?:a|two|\d+) (?:seats?|places?)\b"
+    r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b"
+    r"|\b(?:reserve|book|save|hold)\b(?: (?:me|us))?(?: (?:a|one|two|three|four|\d+))?"
+    r"(?: more)? (?:seats?|places?|spots?|tickets?)\b"
     r"|\bnehme[n]?\b[^.\n!?]{0,60}?\bteil\b(?=\s*(?:[.!,;]|$))"
     r"|\bzusage\b|\bsage[n]?\b[^.\n!?]{0,60}?\bzu\b(?=\s*(?:[.!,;]|$))|\bzusagen\b"
     r"|\bteilnahme\w*|\bteilnehmen\b|\bteilnehmer\w*"
@@ -518,11 +526,25 @@ _UNDECIDED = re.compile(
 )
 
 
+# Full stops that do not end a sentence: dates ("12.3.", "12. März") and abbreviations ("Dr.",
+# "z. B."). The intent patterns stay inside one sentence by refusing "."; these must not stop them.
+_INNER_DOTS = re.compile(
+    r"(?<=\d)\.|(?i:\b(?:dr|prof|hr|hrn|fr|nr|bzw|ca|mr|mrs|ms|dipl|ing|st|inkl|evtl|ggf|geb"
+    r"|z\.\s?b|u\.\s?a|i\.\s?a|i\.\s?v|rer|pol|nat|med|phil|jur)\.)"
+)
+
+
+def intent_text(text: str) -> str:
+    """``text`` with the full stops removed that do not end a sentence. Pure."""
+    return _INNER_DOTS.sub(lambda m: m.group(0)[:-1], text)
+
+
 def _intent(pattern: re.Pattern[str], text: str) -> bool:
-    return bool(pattern.search(text))
+    return bool(pattern.search(intent_text(text)))
 
 
 def _register_intent(text: str) -> bool:
+    text = intent_text(text)
     if _UNDECIDED.search(text):
         text = _UNDECIDED.sub(" ", text)
         # Whoever asks before deciding and says nothing else about it wants an answer.
@@ -639,14 +661,27 @@ def unquoted_text(text: str) -> str:
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     out: list[str] = []
+    skip_until = 0
     for i, line in enumerate(lines):
-        if _QUOTE_START.match(line) or _QUOTE_HEADER.match(line):
+        if i < skip_until:
+            continue
+        if _QUOTE_START.match(line):
             break
-        if (
+        header_lines = 0
+        if _QUOTE_HEADER.match(line):
+            header_lines = 1
+        elif (
             i + 1 < len(lines)
             and _WRAPPED_START.match(line)
             and _QUOTE_HEADER.match(f"{line} {lines[i + 1].strip()}")
         ):
+            header_lines = 2
+        if header_lines:
+            # An attribution line followed by ">" lines is a bottom or inline reply: skip the
+            # quote, keep what the sender wrote below it. Otherwise everything below is quoted.
+            if _quoted_block_follows(lines[i + header_lines :]):
+                skip_until = i + header_lines
+                continue
             break
         if _OUTLOOK_FROM.match(line) and _outlook_block(lines[i + 1 : i + 6]):
             break
@@ -654,6 +689,14 @@ def unquoted_text(text: str) -> str:
             continue
         out.append(line)
     return "\n".join(out).strip()
+
+
+def _quoted_block_follows(following: list[str]) -> bool:
+    """True when the first non-blank line below an attribution line is quoted with ">"."""
+    for line in following:
+        if line.strip():
+            return line.lstrip().startswith(">")
+    return False
 
 
 def _outlook_block(following: list[str]) -> bool:

@@ -465,6 +465,10 @@ def _one_token_match(line: str, hint: PersonName | None) -> PersonName | None:
 _MENTION_START = re.compile(
     r"\b(?:Herrn?|Frau|Mrs?\.?|Ms\.?)\s+|(?<![\w.-])(?=(?:Prof\.|Dr\.|[A-ZÄÖÜ][a-zäöüß]*"
     r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
+    # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
+    r"|(?P<colleague>\b(?i:mein(?:e[nm]?)?|unser(?:e[nm]?)?|my|our)\s+"
+    r"(?i:\w*kolleg(?:e|in|en|innen)|colleagues?|mitarbeiter(?:in)?|stellvertreter(?:in)?"
+    r"|deputy)\s+)(?=[A-ZÄÖÜ])"
 )
 _GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+tag|moin|servus)\s*$")
 _VERB = re.compile(
@@ -474,6 +478,7 @@ _VERB = re.compile(
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
+    r"|zurück(?:nehm|zieh|genommen|gezogen)"
     r"|doch nicht|leider nicht|can(?:no|')t\s+(?:attend|come|make)"
 )
 _SELF = re.compile(
@@ -536,10 +541,14 @@ def mentions(main: str) -> list[Mention]:
             pos = m.end() + 1
             if _GREETING.search(sent[max(0, m.start() - 20) : m.start()]):
                 continue
-            person, used = _take_person(sent[m.start() :], with_salutation=bool(m.group(0)))
+            colleague = m.group("colleague")
+            start = m.end() if colleague else m.start()
+            person, used = _take_person(
+                sent[start:], with_salutation=bool(m.group(0)) and not colleague
+            )
             if person is None:
                 continue
-            end = m.start() + used
+            end = start + used
             pos = end
             if person.name in listed:
                 continue

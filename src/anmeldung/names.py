@@ -39,8 +39,13 @@ _POSTNOMINAL_TITLE = re.compile(r"^(?:Ph\.\s?D\.?|PhD|DPhil)$")
 FUNCTION_WORD = re.compile(
     r"^(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?"
     r"|direktor(?:in)?|dezernent(?:in)?|referent(?:in)?|präsident(?:in)?|sekretär(?:in)?"
-    r"|beigeordnete[r]?|senator(?:in)?|minister(?:in)?)|Landrat|Landrätin|OB|Mayor|Councillor"
+    r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?)|Landrat|Landrätin|OB|Mayor|Councillor"
     r"|Minister|Senator|Kämmerer|Kämmerin)$"
+)
+# Adjectives that are part of an office ("Erster Beigeordneter", "Stellvertretende Leiterin").
+_OFFICE_ADJECTIVE = re.compile(
+    r"^(?:Erste|Zweite|Dritte|Stellvertretende|Leitende|Kommissarische|Hauptamtliche"
+    r"|Ehrenamtliche)[nrms]?$"
 )
 _PARTICLES = frozenset(
     (
@@ -120,6 +125,10 @@ def parse_person(text: str, *, min_tokens: int = 2) -> PersonName | None:
             continue
         first, _, after = rest.partition(" ")
         if after and FUNCTION_WORD.match(first):
+            functions.append(first)
+            rest, changed = after.lstrip(), True
+        elif after and _OFFICE_ADJECTIVE.match(first) and FUNCTION_WORD.match(after.split()[0]):
+            # "Herrn Ersten Beigeordneten Dr. Brückner": the adjective belongs to the office.
             functions.append(first)
             rest, changed = after.lstrip(), True
     # Postnominal degrees and titles: "Anna Schulte, M.A.", "Maria Rossi, PhD", "Kübler, MBA".
