@@ -229,7 +229,11 @@ _BODY = re.compile(
     r"|\bregierungspräsidium|\b\w*verband\b|\bministerium\b|\blandesamt\b|\bbundesamt\b"
     r"|\buniversität|\bhochschule\b|\buniversity\b|\bcollege\b|\bschool\b|\binstitut(?:e)?\b"
     r"|\bstiftung\b|\bassociation\b|\bcouncil\b|\bcity\b|\bcounty\b|\bmunicipality\b"
-    r"|\bstadtwerke\b|\bsparkasse\b|\brechnungshof\b|\bg?gmbh\b|\bmbh\b|\baör\b|\be\.\s?v\.)"
+    r"|\bstadtwerke\b|\bsparkasse\b|\brechnungshof\b|\bg?gmbh\b|\bmbh\b|\baör\b|\be\.\s?v\."
+    # Municipalities abroad: Danish/Norwegian "Kommune", Swedish "kommun"/"stad", Dutch
+    # "Gemeente", Polish "Gmina"/"Urząd Miasta", Italian "Comune", French "Ville de".
+    r"|\bkommune\b|\bkommun\b|\bstad\b|\bgemeente\b|\bgmina\b|\bmiasta\b|\bcomune\b"
+    r"|\bville de\b|\blandratsamt\b|\brathaus\b)"
     r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR)\b"
 )
 _DEPT = re.compile(
@@ -241,9 +245,20 @@ _FUNCTION_VOCAB = re.compile(
     r"(?i)^(?:\w*leiter(?:in)?|\w*bearbeiter(?:in)?|\w*mitarbeiter(?:in)?|\w*referent(?:in)?"
     r"|\w*kämmerer|\w*kämmerin|\w*meister(?:in)?|\w*dezernent(?:in)?|beigeordnete[r]?"
     r"|\w*rat|\w*rätin|\w*direktor(?:in)?|geschäftsführer(?:in)?|controller(?:in)?"
+    r"|rats(?:frau|herr|mitglied)|stadtverordnete[r]?|kreistagsabgeordnete[r]?|councillor"
     r"|koordinator(?:in)?|assisten[tz](?:in)?|berater(?:in)?|manager(?:in)?|sprecher(?:in)?"
     r"|professor(?:in)?|head|director|officer|advisor|adviser|economist|associate|assistant"
     r"|chief|lecturer|researcher|consultant|clerk|treasurer)$"
+)
+# A department named last ("City Office", "Borgmesterens Afdeling") under an organisation.
+_DEPT_END = re.compile(
+    r"(?i)\b(?:office|department|team|unit|division|afdeling|afdelning|avdelning|secretariat)$"
+)
+_DEPT_NOT_ORG = re.compile(r"(?i)\b(?:council|university|municipality|kommune|gemeinde|stadt)\b")
+# An organ of a body is the organisation ("Rat der Stadt Celle"), not a job title.
+_COUNCIL = re.compile(
+    r"^(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat|Bezirksvertretung|Regionsversammlung"
+    r"|Stadtverordnetenversammlung)\s+(?:der|des)\s+"
 )
 _DEPT_FIRST = re.compile(
     r"(?i)(?:amt|abteilung|abt\.|referat|fachbereich|büro|sekretariat|office)\b"
@@ -259,7 +274,7 @@ _STOP = re.compile(
     r"(?i)vertraulich|confidential|sitz der gesellschaft|registergericht|\bhrb\b|amtsgericht"
     r"|geschäftsführer:|datenschutz|privacy|disclaimer|this e-?mail|diese e-?mail"
 )
-_SPLIT = re.compile(r"\s+[|–—-]\s+|,\s+|;\s+|\s+/\s+")
+_SPLIT = re.compile(r"\s+[|–—·•-]\s+|,\s+|;\s+|\s+/\s+")
 
 
 def _is_function(part: str) -> bool:
@@ -281,6 +296,10 @@ def part_kind(part: str) -> str:
         return "contact"
     if _ADDRESS.search(part):
         return "address"
+    if _COUNCIL.match(part) and _BODY.search(part):
+        return "org"
+    if _DEPT_END.search(part) and not _DEPT_NOT_ORG.search(part):
+        return "dept"
     if _DEPT.search(part) and not _BODY.search(part.split()[0]):
         if _DEPT_FIRST.match(part):
             return "dept"
@@ -309,7 +328,14 @@ def organisation_of(line: str) -> tuple[str | None, str]:
     kinds = [part_kind(p) for p in parts]
     if "org" in kinds:
         seps = _SPLIT.findall(line)
-        keep = [i for i, k in enumerate(kinds) if k in ("org", "other")]
+        first_org = kinds.index("org")
+        # Unknown words before the body belong to its name ("Freie und Hansestadt Hamburg, …");
+        # after it they are mostly its department ("Landkreis Harburg – Finanzmanagement").
+        keep = [
+            i
+            for i, k in enumerate(kinds)
+            if k == "org" or (k == "other" and (i < first_org or len(parts[i].split()) > 1))
+        ]
         text = parts[keep[0]]
         for i in keep[1:]:
             if i != keep[0]:
@@ -323,8 +349,10 @@ def organisation_of(line: str) -> tuple[str | None, str]:
 
 
 _ORG_PHRASE = re.compile(
-    r"\b(?:der|die|des|vom|von der|für die|für den|aus der|aus dem|from the|from)\s+"
-    r"((?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde|Bezirksamt"
+    r"\b(?:der|die|des|vom|von der|für die|für den|aus der|aus dem|from the|from|im)\s+"
+    r"((?:(?:Rat|Kreistag|Gemeinderat) (?:der|des) (?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
+    r"[A-ZÄÖÜ][\w.-]*)|(?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde"
+    r"|Bezirksamt"
     r"|Kreisverwaltung|Stadtverwaltung|City of|University of)\s+[A-ZÄÖÜ][\w.-]*"
     r"(?:\s\([^)]{1,20}\))?)"
 )
@@ -655,11 +683,13 @@ def extract_attendees(msg: ParsedMessage, kind: str | None = None) -> list[Atten
     else:
         table = ""
     main, sig_lines = split_signature(body)
+    # A table with a header row ("Name | Funktion | E-Mail") is read by columns first: read as
+    # "label<TAB>value" lines its header row would look like a name.
     records = (
-        key_values(main + "\n" + "\n".join(sig_lines))
-        or key_values(table)
-        or column_records(html_table_rows(msg.html))
+        column_records(html_table_rows(msg.html))
         or column_records(text_table_rows(main))
+        or key_values(main + "\n" + "\n".join(sig_lines))
+        or key_values(table)
     )
     cancelling = kind == "cancellation" if kind else bool(_CANCEL.search(f"{msg.subject}\n{main}"))
 
