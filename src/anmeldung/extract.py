@@ -502,16 +502,23 @@ _GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+ta
 _VERB = re.compile(
     r"(?i)anmeld|angemeldet|\bmelde|teilnahm|teilnehm|\bteil\b|abmeld|absag|\bsagt\b|storn"
     r"|streich|register|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
-    r"|\bnehmen\b|\bnimmt\b|signup|sign up"
+    r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv"
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
-    r"|zurück(?:nehm|zieh|genommen|gezogen)"
+    r"|zurück(?:nehm|zieh|genommen|gezogen)|nicht\s+wahrnehm|erkrankt"
     r"|doch nicht|leider nicht|can(?:no|')t\s+(?:attend|come|make)"
 )
 _SELF = re.compile(
     r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
+)
+
+
+# An office's "we" asks or regrets on someone else's behalf ("Wir bitten, seine Anmeldung zu
+# stornieren"); it does not include the writer among the attendees.
+_OFFICE_WE = re.compile(
+    r"(?i)\b(?:wir\s+(?:bitten|bedauern|danken|freuen\s+uns)|(?:bitten|bedauern|danken)\s+wir)\b"
 )
 
 
@@ -561,8 +568,13 @@ def mentions(main: str) -> list[Mention]:
             if mention:
                 found.append(mention)
     listed = {x.person.name for x in found}
-    for sent in sentences(main):
-        if not _VERB.search(sent):
+    sents = sentences(main)
+    for i, sent in enumerate(sents):
+        verb_here = bool(_VERB.search(sent))
+        # "Could you book two places? One for me and one for my colleague X": the verb may be
+        # in the sentence before, for a colleague named with an address.
+        verb_before = i > 0 and bool(_VERB.search(sents[i - 1]))
+        if not (verb_here or verb_before):
             continue
         pos = 0
         while (m := _MENTION_START.search(sent, pos)) is not None:
@@ -570,6 +582,8 @@ def mentions(main: str) -> list[Mention]:
             if _GREETING.search(sent[max(0, m.start() - 20) : m.start()]):
                 continue
             colleague = m.group("colleague")
+            if not verb_here and not colleague:
+                continue
             start = m.end() if colleague else m.start()
             person, used = _take_person(
                 sent[start:], with_salutation=bool(m.group(0)) and not colleague
@@ -584,6 +598,8 @@ def mentions(main: str) -> list[Mention]:
             em = re.match(r"\s*[(<]\s*(" + _EMAIL.pattern + r")\s*[)>]", sent[end:])
             if em:
                 email = em.group(1).lower()
+            elif not verb_here:
+                continue
             found.append(Mention(person, email))
     return _dedupe(found)
 
@@ -713,7 +729,7 @@ def extract_attendees(msg: ParsedMessage, kind: str | None = None) -> list[Atten
         people = [a if a.organisation else replace(a, organisation=shared_org) for a in people]
 
     if not people:
-        for mention in mentions(main):
+        for mention in _addresses_in_prose(mentions(main), main, address):
             people.append(
                 _attendee(
                     mention.email or address,
@@ -756,13 +772,55 @@ def _merge_sender(
     if has_sender:
         return merged
     verbs = _CANCEL if cancelling else _VERB
-    selfish = any(_SELF.search(s) and verbs.search(s) for s in sentences(main))
+    sents = [_OFFICE_WE.sub(" ", s) for s in sentences(main)]
+    selfish = any(
+        _SELF.search(s)
+        and (verbs.search(s) or (i > 0 and not _VERB.search(s) and verbs.search(sents[i - 1])))
+        for i, s in enumerate(sents)
+    )
     if selfish:
         me = _attendee(sender.email, sender.person, sender.organisation, sender.function,
                        sender.confidence)  # fmt: skip
         position = _self_position(main)
         merged.insert(0 if position == "first" else len(merged), me)
     return merged
+
+
+_FOR_THEM = re.compile(
+    r"(?i)\ban\s+(?:ihn|sie)\b|\bto\s+(?:him|her)\b|\b(?:seine|ihre)\s+(?:e-?mail-?)?adresse\b"
+    r"|\b(?:his|her)\s+(?:e-?mail\s+)?address\b|\bdirekt\s+an\b"
+)
+
+
+def _addresses_in_prose(found: list[Mention], main: str, sender: str) -> list[Mention]:
+    """Give a named person the address written elsewhere in the text ("Bitte senden Sie die
+    Bestätigung direkt an ihn: x@…"): one whose local part names them, or the only one."""
+    taken = {m.email for m in found if m.email}
+    free = [e.lower() for e in dict.fromkeys(_EMAIL.findall(main))]
+    free = [e for e in free if e not in taken and e != sender and _VALID_ADDR.match(e)]
+    if not free:
+        return found
+    out: list[Mention] = []
+    for mention in found:
+        if mention.email is None:
+            local = _ascii(free[0].split("@")[0]) if len(free) == 1 else ""
+            match = next(
+                (
+                    e
+                    for e in free
+                    if sum(len(w) > 2 and _ascii(w) in _ascii(e.split("@")[0])
+                           for w in mention.person.tokens) >= 2
+                ),
+                None,
+            )  # fmt: skip
+            if match is None and local and _FOR_THEM.search(main):
+                unnamed = [m for m in found if m.email is None]
+                match = free[0] if len(unnamed) == 1 else None
+            if match:
+                mention = replace(mention, email=match)
+                free.remove(match)
+        out.append(mention)
+    return out
 
 
 def _names_local(a: Attendee, email: str) -> bool:

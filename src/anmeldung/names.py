@@ -40,6 +40,7 @@ FUNCTION_WORD = re.compile(
     r"^(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?"
     r"|direktor(?:in)?|dezernent(?:in)?|referent(?:in)?|präsident(?:in)?|sekretär(?:in)?"
     r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?)|Landrat|Landrätin|OB|Mayor|Councillor"
+    r"|Beigeordnete[nr]?|Dezernent(?:in)?|Direktor(?:in)?|Präsident(?:in)?"
     r"|Minister|Senator|Kämmerer|Kämmerin)$"
 )
 # Adjectives that are part of an office ("Erster Beigeordneter", "Stellvertretende Leiterin").
