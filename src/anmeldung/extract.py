@@ -348,6 +348,11 @@ def organisation_of(line: str) -> tuple[str | None, str]:
     return None, ""
 
 
+# English prose: "participants from Local Government Denmark (KL)", "from Leeds City Council".
+_ORG_PHRASE_EN = re.compile(
+    r"\bfrom\s+(?:the\s+)?((?:[A-Z][\w.&-]*\s+){0,4}(?:Government|Council|Municipality|Kommune"
+    r"|Authority|Agency|County|Borough)(?:\s+(?:of\s+)?[A-Z][\w.-]*){0,3}(?:\s\([^)]{1,20}\))?)"
+)
 _ORG_PHRASE = re.compile(
     r"\b(?:der|die|des|vom|von der|für die|für den|aus der|aus dem|from the|from|im)\s+"
     r"((?:(?:Rat|Kreistag|Gemeinderat) (?:der|des) (?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
@@ -887,7 +892,7 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
         org = hint_org
     org = org or hint_org
     if org is None:
-        m = _ORG_PHRASE.search(main)
+        m = _ORG_PHRASE.search(main) or _ORG_PHRASE_EN.search(main)
         org = m.group(1) if m else None
     function = sig.function or (sig.person.function if sig.person else None)
     return _Sender(address, person, org, function, confidence, suspicious)
