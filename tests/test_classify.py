@@ -13,6 +13,7 @@ from anmeldung.classify import (
     Classification,
     ClassifyContext,
     classify,
+    intent_text,
     unquoted_text,
 )
 from anmeldung.parse import parse_message
@@ -265,7 +266,8 @@ def test_ses_json_notification() -> None:
         ("Precedence: junk", "precedence_junk"),
         ("Precedence: list", "precedence_list"),
         ("List-Id: Verein <verein.lists.example.org>", "list_mail"),
-        ("List-Unsubscribe: <mailto:leave@example.org>", "list_mail"),
+        ("List-Post: <mailto:verein@lists.example.org>", "list_mail"),
+        ("List-Unsubscribe-Post: List-Unsubscribe=One-Click", "list_mail"),
     ],
 )
 def test_auto_reply_headers_beat_registration_words(header: str, reason: str) -> None:
@@ -454,3 +456,46 @@ def test_flufl_crash_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run(raw)
     assert result.kind == "bounce"
     assert result.bounced == ("otto.meier@kleinanbieter.example",)  # from our own regexes
+
+
+def test_bulk_mail_with_only_list_unsubscribe_goes_to_a_person_unanswered() -> None:
+    # A vendor's campaign mail (RFC 2369 List-Unsubscribe, no List-Id) may need a person, but
+    # it is bulk mail: never answered, even when it uses registration words.
+    headers = "List-Unsubscribe: <mailto:leave@example.org>\nSubject: Anmeldung"
+    result = run(mail(headers, "Ich melde mich an."))
+    assert (result.kind, result.reason) == ("other", "bulk_mail")
+    assert not result.may_reply
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hallo, melde mich für den 12.3. an.\nGruß Tim Baumann",  # date dots inside the sentence
+        "danke für die Einladung – ich bin am 12. März dabei.",
+        "Ich melde Herrn Dr. Schulz und mich an.",  # "Dr." does not end the sentence
+        "Hiermit gerne angemeldet!",
+        "Could you please book two places for the symposium?",
+        "Please reserve me a seat.",
+    ],
+)
+def test_short_and_casual_registrations(body: str) -> None:
+    assert run(mail("Subject: Re: Einladung", body)).kind == "registration"
+
+
+def test_intent_text_keeps_sentence_ends() -> None:
+    text = "am 12.3. um 9 Uhr. Dr. Schulz kommt."
+    assert intent_text(text) == "am 123 um 9 Uhr. Dr Schulz kommt."
+
+
+def test_bottom_posted_reply_keeps_the_text_below_the_quote() -> None:
+    text = (
+        "Am Mo., 12. Jan. 2026 um 09:14 Uhr schrieb Anmeldung <\n"
+        "anmeldung@example.org>:\n\n> Bitte melden Sie sich an.\n>\n\n"
+        "Hiermit gerne angemeldet!\n\nFatma Yıldırım"
+    )
+    assert unquoted_text(text) == "Hiermit gerne angemeldet!\n\nFatma Yıldırım"
+
+
+def test_top_posted_reply_still_cuts_at_the_attribution() -> None:
+    text = "Ich bin dabei.\n\nAm 8.1.2026 um 11:02 schrieb Anmeldung:\nProgramm: ... anmelden"
+    assert unquoted_text(text) == "Ich bin dabei."

@@ -396,11 +396,12 @@ def precedence(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
 
 def list_mail(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     msg = inc.msg
-    # RFC 2369/2919: List-Id and List-Post mark mail distributed by a mailing list.
-    if any(_has_header(msg, h) for h in ("list-id", "list-post")):
+    # RFC 2369/2919: List-Id and List-Post mark mail distributed by a mailing list; RFC 8058
+    # one-click List-Unsubscribe-Post marks a mass mailing (newsletters must send it).
+    if any(_has_header(msg, h) for h in ("list-id", "list-post", "list-unsubscribe-post")):
         return Classification("auto_reply", "list_mail")
-    # List-Unsubscribe alone is a bulk sender (newsletter, CRM campaign) writing to us: never
-    # answered, but a person may want to read it (an exhibitor's inquiry), so it is "other".
+    # List-Unsubscribe alone is a sender with an opt-out (CRM campaign, vendor) writing to us:
+    # never answered, but a person may want to read it (an exhibitor's inquiry): "other".
     if _has_header(msg, "list-unsubscribe"):
         return Classification("other", "bulk_mail")
     return None
