@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -167,12 +169,13 @@ def run(state: State) -> None:
 @click.pass_obj
 def list_(state: State, status: str | None, search: str | None, as_json: bool) -> None:
     """Show the registrations as a table, oldest first, with totals."""
-    from .reports import counts, registration_rows, to_json
+    from .reports import counts, forgotten_count, registration_rows, to_json
 
     db = state.database()
     with db.session() as s:
         rows = registration_rows(s, status, search)
         totals = counts(s)
+        totals["erased"] = forgotten_count(s)
     if as_json:
         click.echo(to_json(rows))
         return
@@ -210,19 +213,53 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
         f"{totals['confirmed']} confirmed"
         + (f" of {cap} places" if cap else "")
         + f", {totals['waitlisted']} waiting, {totals['cancelled']} cancelled"
+        + (f" ({totals['erased']} of them erased, not listed)" if totals.get("erased") else "")
     )
     console.print(summary)
 
 
+@contextlib.contextmanager
+def _progress() -> Iterator[Any]:
+    """A track(items, total, label) that draws a progress bar on a terminal only.
+
+    Quiet when stdout or stderr is not a terminal (a pipe, a file, cron, systemd), so scripts
+    and logs see only the result. The bar goes to stderr and disappears when done.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    quiet = not (sys.stdout.isatty() and sys.stderr.isatty())
+    with Progress(console=Console(stderr=True), disable=quiet, transient=True) as progress:
+
+        def track(items: Iterable[Any], total: int, label: str) -> Iterator[Any]:
+            task = progress.add_task(label, total=total)
+            for item in items:
+                yield item
+                progress.advance(task)
+            progress.remove_task(task)
+
+        yield track
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write an export (personal data) readable by its owner only, like the database."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
 @cli.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(["json", "csv"]), required=True, help="Output format."
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "xlsx", "html"]),
+    help="Output format (not with --person, which is always JSON).",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write to FILE instead of standard output.",
+    help="Write to FILE (created readable by you only) instead of standard output.",
 )
 @click.option(
     "--delimiter",
@@ -233,25 +270,179 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
 @click.option(
     "--status",
     type=click.Choice(["confirmed", "waitlisted", "cancelled"]),
-    help="Only this status.",
+    help="Only this status (html: default confirmed).",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["de", "en"]),
+    help="Language of xlsx and html headings (default: the event's).",
+)
+@click.option(
+    "--person",
+    metavar="ADDRESS",
+    help="Everything stored about one person, as JSON (a GDPR access request).",
 )
 @click.pass_obj
-def export(state: State, fmt: str, output: Path | None, delimiter: str, status: str | None) -> None:
-    """Export registrations as JSON (an array of objects) or CSV (UTF-8 with BOM)."""
+def export(
+    state: State,
+    fmt: str | None,
+    output: Path | None,
+    delimiter: str,
+    status: str | None,
+    lang: str | None,
+    person: str | None,
+) -> None:
+    """Export registrations: JSON, CSV, Excel (.xlsx) or an attendance list.
+
+    --format html is a printable attendance list for the registration desk: one line per
+    person (confirmed, unless --status says otherwise), sorted by surname, with a signature
+    column. --person ADDRESS gives one person everything stored about them: registrations,
+    their mail with its raw text, and the mail sent to them.
+    """
     from .reports import registration_rows, to_csv, to_json
 
     if len(delimiter) != 1:
         raise click.BadParameter("must be one character", param_hint="--delimiter")
+    if person is not None:
+        if fmt not in (None, "json"):
+            raise click.UsageError("--person always exports JSON")
+        fmt = "json"
+    if fmt is None:
+        raise click.UsageError("give --format json|csv|xlsx|html (or --person ADDRESS)")
+    if fmt == "xlsx" and output is None and sys.stdout.isatty():
+        raise click.UsageError("an .xlsx file is binary: give -o FILE (or redirect the output)")
+    config = state.config()
+    language = lang or config.event.language
     db = state.database()
-    with db.session() as s:
-        rows = registration_rows(s, status)
-    text = to_json(rows) + "\n" if fmt == "json" else to_csv(rows, delimiter)
+    count_label = "registration(s)"
+    with db.session() as s, _progress() as track:
+        if person is not None:
+            from .privacy import person_data
+
+            found = person_data(s, person, track)
+            data = (json.dumps(found, ensure_ascii=False, indent=2) + "\n").encode()
+            count = len(found["registrations"]) + len(found["messages"]) + len(found["outbox"])
+            count_label = f"record(s) about {person}"
+        else:
+            if fmt == "html" and status is None:
+                status = "confirmed"
+            rows = registration_rows(s, status)
+            count = len(rows)
+            if fmt == "json":
+                data = (to_json(rows) + "\n").encode()
+            elif fmt == "csv":
+                data = to_csv(rows, delimiter).encode()
+            elif fmt == "xlsx":
+                from .exports import to_xlsx
+
+                data = to_xlsx(track(rows, len(rows), "writing the workbook"), config, language)
+            else:
+                from .exports import attendance_html
+
+                data = attendance_html(rows, config, language).encode()
     if output is None:
-        click.echo(text, nl=False)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
         return
-    # newline="" keeps the CSV's CRLF as written (RFC 4180).
-    output.write_text(text, encoding="utf-8", newline="")
-    click.echo(f"wrote {len(rows)} registration(s) to {output}", err=True)
+    _write_private(output, data)
+    click.echo(f"wrote {count} {count_label} to {output}", err=True)
+
+
+def _ids(pks: Sequence[int]) -> str:
+    return ", ".join(f"#{pk}" for pk in pks) if pks else "none"
+
+
+def _print_erasure(erasure: Any, dry_run: bool) -> None:
+    would = "would erase" if dry_run else "erased"
+    ids = _ids
+    click.echo(f"registrations {would}: {ids(erasure.registrations)}")
+    if erasure.active:
+        click.echo(f"  {'would lose' if dry_run else 'lost'} their place: {ids(erasure.active)}")
+    if erasure.contact_only:
+        click.echo(
+            f"registrations of others with this contact address "
+            f"({'would be' if dry_run else 'now'} sent to the attendee): "
+            f"{ids(erasure.contact_only)}"
+        )
+    click.echo(f"inbound messages (raw text and parsed data) {would}: {ids(erasure.messages)}")
+    click.echo(f"outbox mails (recipient, subject, body) {would}: {ids(erasure.outbox)}")
+    for folder, n in erasure.imap.items():
+        click.echo(
+            f"mail server folder {folder!r}: {n} message(s) {'found' if dry_run else 'deleted'}"
+        )
+    if erasure.promoted:
+        click.echo(
+            f"moved up from the waiting list: {ids(erasure.promoted)} "
+            "(their mail goes out with the next poll)"
+        )
+    if erasure.database:
+        click.echo(f"database file: {erasure.database}")
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--dry-run", is_flag=True, help="Only show what would be erased.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def forget(state: State, address: str, dry_run: bool, as_json: bool) -> None:
+    """Erase a person's data everywhere anmeldung keeps it (GDPR erasure request).
+
+    Their registration (as attendee or as the contact who registered someone), the raw text
+    and parsed data of their mail, the mails sent to them, and the copies in the mailbox's
+    processed, review and sent folders. Anonymous counts stay, so totals still add up. A
+    registration that still holds a place is cancelled without a mail; the waiting list
+    moves up.
+    """
+    from .privacy import forget as erase
+
+    worker = _worker(state)
+    with _progress() as track:
+        erasure = erase(worker, address, dry_run=dry_run, track=track)
+    if as_json:
+        body = {"address": address, "dry_run": dry_run, **erasure.as_json()}
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    _print_erasure(erasure, dry_run)
+    if erasure.empty and not any(erasure.imap.values()):
+        click.echo(f"nothing stored about {address}")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only show what would be erased.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def purge(state: State, dry_run: bool, as_json: bool) -> None:
+    """Erase all personal data once [privacy] delete_after_days have passed.
+
+    What `run` does every night, by hand: raw mail, names and addresses in the database and
+    the copies on the mail server. Before that date nothing is touched.
+    """
+    from .privacy import purge_once
+
+    config = state.config()
+    if config.privacy.delete_after_days is None:
+        raise click.UsageError(
+            "set [privacy] delete_after_days in the config (days after the event end)"
+        )
+    worker = _worker(state)
+    with _progress() as track:
+        result = purge_once(worker, dry_run=dry_run, track=track)
+    if as_json:
+        click.echo(
+            json.dumps({"dry_run": dry_run, **result.as_json()}, ensure_ascii=False, indent=2)
+        )
+        return
+    assert result.cutoff is not None
+    when = result.cutoff.astimezone(config.schedule.tz).strftime("%d.%m.%Y %H:%M")
+    if not result.due:
+        click.echo(
+            f"nothing to do before {when} (event end + {config.privacy.delete_after_days} days)"
+        )
+        return
+    if result.erasure.empty:
+        click.echo(f"nothing left to erase (personal data is deleted after {when})")
+        return
+    _print_erasure(result.erasure, dry_run)
 
 
 @cli.command()

@@ -143,6 +143,15 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """Data protection (GDPR Art. 5(1)(e)): how long personal data outlives the event."""
+
+    # Days after event.ends when the worker erases raw mail and personal data (database and
+    # mail server); None keeps everything until `anmeldung purge` or `forget` is run by hand.
+    delete_after_days: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     event: EventConfig
     mailbox: MailboxConfig
@@ -151,6 +160,7 @@ class Config:
     schedule: ScheduleConfig
     report: ReportConfig
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     path: Path | None = None
     # Things that are allowed but worth saying (e.g. plain text to a remote server).
     warnings: tuple[str, ...] = ()
@@ -200,7 +210,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     r = _Reader(data, path)
     warnings: list[str] = []
     r.only_sections(
-        {"event", "mailbox", "smtp", "database", "schedule", "report", "limits"},
+        {"event", "mailbox", "smtp", "database", "schedule", "report", "limits", "privacy"},
         required={"event", "mailbox", "smtp"},
     )
 
@@ -329,6 +339,13 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     )
     lm.done()
 
+    pv = r.section("privacy")
+    delete_after = pv.get_optional("delete_after_days", int)
+    if delete_after is not None and delete_after < 0:
+        raise pv.error("delete_after_days", "must be 0 or more (leave it out to keep the data)")
+    privacy = PrivacyConfig(delete_after_days=delete_after)
+    pv.done()
+
     return Config(
         event=event,
         mailbox=mailbox,
@@ -337,6 +354,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         schedule=schedule,
         report=report,
         limits=limits,
+        privacy=privacy,
         path=path,
         warnings=tuple(warnings),
     )

@@ -7,9 +7,10 @@ import fcntl
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,8 +28,29 @@ def make_engine(url: str) -> Engine:
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise DatabaseError(f"cannot use database URL {_safe_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
+        _create_private(engine.url.database)
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _create_private(path: str | None) -> None:
+    """Create a new SQLite file 0600 (its directory 0700) before SQLite creates it 0644.
+
+    The file holds raw mail, i.e. personal data: only the service user may read it. SQLite
+    gives the -wal and -shm files the mode of the database file, so they follow.
+    """
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    file = Path(path)
+    try:
+        if not file.parent.exists():
+            file.parent.mkdir(mode=0o700, parents=True)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        return  # an existing file keeps the mode its owner chose
+    except OSError as exc:
+        raise DatabaseError(f"cannot create database file {file}: {exc.strerror}") from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -39,6 +61,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content (erased raw mail, forgotten addresses) is zeroed in the
+    # file instead of lingering in free pages (GDPR erasure; https://sqlite.org/pragma.html).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -101,6 +126,28 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def scrub(self) -> str:
+        """After an erasure: rebuild the SQLite file and empty the WAL, so no copy of the erased
+        bytes is left in free pages or old WAL frames. Returns what was done, for the output.
+
+        secure_delete already zeroes freed content; VACUUM also drops the old page images, and
+        a TRUNCATE checkpoint empties the -wal file. A reader holding an old snapshot (the
+        worker in mid-poll) can keep the checkpoint from finishing; the next one completes it.
+        PostgreSQL keeps dead row versions until VACUUM too; its autovacuum handles that.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return "left to the database server (autovacuum)"
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.execute(text("VACUUM"))
+                busy, _log, _done = conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"VACUUM of {_safe_url(self.url)} failed: {exc}") from exc
+        if busy:
+            return "vacuumed; the WAL is emptied at the next checkpoint (another reader is busy)"
+        return "vacuumed, WAL emptied"
 
     # -- migrations ---------------------------------------------------------------------------
 

@@ -245,6 +245,56 @@ class ImapMailbox:
         finally:
             self.select()
 
+    def erase(
+        self,
+        folder: str,
+        *,
+        text: str | None = None,
+        message_ids: Iterable[str] = (),
+        dry_run: bool = False,
+    ) -> int:
+        """Delete for good the messages in ``folder`` that mention ``text`` anywhere (RFC 3501
+        SEARCH TEXT: headers and body) or carry one of ``message_ids``; returns how many
+        (with ``dry_run``: how many would go).
+
+        The Message-IDs are matched here against one FETCH of every message's Message-ID
+        header, not with a SEARCH per ID (which rescans the folder each time). Deleting is
+        \\Deleted, then UID EXPUNGE (RFC 4315) of exactly these UIDs where the server has
+        UIDPLUS, so another client's deleted-but-kept mail is not expunged with them; plain
+        EXPUNGE otherwise. The watched folder is selected again afterwards.
+        """
+        wanted = {m.strip("<>").lower() for m in message_ids}
+        try:
+            if not self.client.folder_exists(folder):
+                return 0
+            info = self.client.select_folder(folder)
+            found: set[int] = set()
+            if not int(info.get(b"EXISTS", 0)):
+                return 0
+            if text:
+                found.update(int(u) for u in self.client.search(["TEXT", text]))
+            if wanted:
+                uids = self.client.search(["ALL"])
+                headers = self.client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+                for uid, data in headers.items():
+                    # The response names the section as the server spelled it; take any.
+                    raw = next((v for k, v in data.items() if k.startswith(b"BODY[")), b"")
+                    _, _, mid = bytes(raw).decode("ascii", "replace").partition(":")
+                    if mid.strip().strip("<>").lower() in wanted:
+                        found.add(int(uid))
+            if found and not dry_run:
+                uids = sorted(found)
+                self.client.add_flags(uids, [imapclient.DELETED])
+                if "UIDPLUS" in self.capabilities:
+                    self.client.uid_expunge(uids)
+                else:
+                    self.client.expunge()
+            return len(found)
+        except IMAP_ERRORS as exc:
+            raise MailboxError(f"erasing messages in {folder!r} failed: {_text(exc)}") from exc
+        finally:
+            self.select()
+
 
 def _aware(value: Any) -> dt.datetime | None:
     if not isinstance(value, dt.datetime):

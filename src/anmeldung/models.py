@@ -91,6 +91,8 @@ class InboundMessage(Base):
     status: Mapped[str] = mapped_column(String(20), default="received")
     error: Mapped[str | None] = mapped_column(Text)
     folder: Mapped[str | None] = mapped_column(String(500))  # where the mail was moved to
+    # Set when `forget` or `purge` erased the personal data; kind and status stay for counts.
+    forgotten_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     registrations: Mapped[list[Registration]] = relationship(back_populates="message")
 
@@ -122,6 +124,9 @@ class Registration(Base):
     unreachable_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     bounce_reason: Mapped[str | None] = mapped_column(Text)
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # Set when `forget` or `purge` erased the person (email becomes "forgotten#<id>"); status
+    # and times stay, so totals and reports still add up.
+    forgotten_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     message: Mapped[InboundMessage | None] = relationship(back_populates="registrations")
 
@@ -155,6 +160,8 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # When the copy went into [mailbox] sent_folder; NULL on a sent row means still to do.
     sent_copy_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Set when `forget` or `purge` erased recipient, subject and body; kind and status stay.
+    forgotten_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class MailboxState(Base):

@@ -42,6 +42,8 @@ def registrations_query(status: str | None = None, search: str | None = None) ->
         select(Registration, InboundMessage.message_id)
         .outerjoin(InboundMessage, Registration.message_pk == InboundMessage.id)
         .order_by(Registration.registered_at, Registration.id)
+        # Erased people (privacy.forget/purge) count in the totals but have nothing to list.
+        .where(Registration.forgotten_at.is_(None))
     )
     if status:
         query = query.where(Registration.status == status)
@@ -93,6 +95,18 @@ def counts(session: Session) -> dict[str, int]:
     ):
         result[status] = n
     return result
+
+
+def forgotten_count(session: Session) -> int:
+    """Registrations whose personal data was erased (still counted by status)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Registration)
+            .where(Registration.forgotten_at.is_not(None))
+        )
+        or 0
+    )
 
 
 def iso(value: Any) -> Any:

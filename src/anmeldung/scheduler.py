@@ -16,6 +16,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from .errors import AnmeldungError, AuthError
 from .idle import IdleWatcher
 from .pipeline import Worker
+from .privacy import schedule_purge
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def build_scheduler(worker: Worker) -> tuple[BlockingScheduler, PollJob]:
         next_run_time=dt.datetime.now(cfg.tz),
     )
     scheduler.add_listener(_on_missed, EVENT_JOB_MISSED)
+    schedule_purge(scheduler, worker)  # [privacy] delete_after_days: nightly erasure
     return scheduler, job
 
 
