@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import pty
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import text
@@ -318,3 +321,44 @@ def test_the_worker_purges_nightly_only_when_configured(tmp_path: Path) -> None:
         scheduler, _ = build_scheduler(Worker(config, db))
         assert sorted(j.id for j in scheduler.get_jobs()) == jobs
         db.dispose()
+
+
+# -- progress on a terminal, quiet in a pipe ------------------------------------------------------
+
+
+def _on_a_terminal(config: Path, *args: str) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; returns all it wrote."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "ANMELDUNG_CONFIG": str(config), "COLUMNS": "100", "TERM": "xterm"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anmeldung", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=config.parent,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    config = _config(tmp_path, "")
+    run_cli(config, "init")
+    piped = run_cli(config, "export", "--person", "a@b.example")
+    assert json.loads(piped.out)["messages"] == []
+    assert piped.err == ""
+    terminal = _on_a_terminal(config, "export", "--person", "a@b.example")
+    assert "searching messages" in terminal
+    assert '"messages": []' in terminal

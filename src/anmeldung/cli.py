@@ -236,7 +236,6 @@ def _progress() -> Iterator[Any]:
             for item in items:
                 yield item
                 progress.advance(task)
-            progress.remove_task(task)
 
         yield track
 
