@@ -499,3 +499,52 @@ def test_bottom_posted_reply_keeps_the_text_below_the_quote() -> None:
 def test_top_posted_reply_still_cuts_at_the_attribution() -> None:
     text = "Ich bin dabei.\n\nAm 8.1.2026 um 11:02 schrieb Anmeldung:\nProgramm: ... anmelden"
     assert unquoted_text(text) == "Ich bin dabei."
+
+
+def test_intent_survives_a_wrapped_line_but_not_a_blank_one() -> None:
+    wrapped = (
+        "Guten Tag,\n\nhiermit möchte ich meinen Kollegen und\n"
+        "mich verbindlich zum Symposium anmelden.\n"
+    )
+    assert run(mail("Subject: Symposium", wrapped)).kind == "registration"
+    body = "Ich melde mich\n\nan dieser Stelle mit einer Frage zur Anreise: gibt es Parkplätze?\n"
+    assert run(mail("Subject: Frage", body)).kind == "other"
+
+
+def test_dots_in_addresses_do_not_end_the_sentence() -> None:
+    body = "Ich melde Herrn Uwe Lenz (u.lenz@stadt-kerpen.example) und mich selbst an.\n"
+    assert run(mail("Subject: Symposium", body)).kind == "registration"
+
+
+def test_colleagues_registered_while_the_writer_stays_away_is_no_cancellation() -> None:
+    body = "Für das Symposium melde ich Frau Jana Ott an. Ich selbst nehme nicht teil.\n"
+    assert run(mail("Subject: Symposium", body)).kind == "registration"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Liebe Kollegen, anbei die Einladung. Meldet euch bei Interesse direkt an.\n",
+        "Zur Info: bitte melden Sie sich ggf. selbst an, falls Sie Zeit haben.\n",
+    ],
+)
+def test_passing_the_invitation_on_registers_nobody(body: str) -> None:
+    assert run(mail("Subject: WG: Einladung", body)).kind == "other"
+
+
+def test_reply_to_our_confirmation_adding_a_colleague_is_a_registration() -> None:
+    raw = mail(
+        "Subject: Re: Ihre Anmeldung ist bestätigt\nIn-Reply-To: <c-9@stadt.example>",
+        "Danke! Bitte melden Sie zusätzlich meine Kollegin Frau Sara Blum an.\n",
+    )
+    assert (run(raw).kind, run(raw).reason) == ("registration", "registration_in_reply")
+    thanks = mail(
+        "Subject: Re: Ihre Anmeldung ist bestätigt\nIn-Reply-To: <c-9@stadt.example>",
+        "Vielen Dank auch für die schnelle Bestätigung meiner Anmeldung!\n",
+    )
+    assert run(thanks).reason == "reply_to_own_message"
+    question = mail(
+        "Subject: Re: Ihre Anmeldung ist bestätigt\nIn-Reply-To: <c-9@stadt.example>",
+        "Kann ich noch eine Kollegin anmelden?\n",
+    )
+    assert run(question).reason == "reply_to_own_message"

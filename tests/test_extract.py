@@ -486,3 +486,41 @@ def test_header_row_table_is_read_by_columns() -> None:
         ("j.roth@wue.example", "Jana Roth", None),
         ("u.kern@wue.example", "Uwe Kern", "Dr."),
     ]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "Name: Brandauer\nVorname: Lisa-Marie\nDienststelle: Landkreis Cochem-Zell\n",
+        "Vorname: Lisa-Marie\nName: Brandauer\nDienststelle: Landkreis Cochem-Zell\n",
+    ],
+)
+def test_name_with_vorname_is_the_family_name(form: str) -> None:
+    body = f"Guten Tag,\n\nanbei die Anmeldung:\n\n{form}\nGruß\nTom Kaiser\n"
+    assert attendees(body, frm="kaiser@cochem-zell.example") == [
+        ("kaiser@cochem-zell.example", "Lisa-Marie Brandauer", None, "Landkreis Cochem-Zell")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        ("Mitglied im Rat der Stadt Hürth", "Rat der Stadt Hürth"),
+        ("Magistrat Linz – Finanzdirektion", "Magistrat Linz"),
+    ],
+)
+def test_council_membership_and_magistrat(line: str, org: str) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_colleagues_registered_but_not_the_writer() -> None:
+    body = (
+        "Hallo,\n\nzum Symposium melde ich Frau Inga Pohl (i.pohl@kreis-neuss.example) und "
+        "Herrn Malte Esser an. Ich selbst kann leider nicht teilnehmen.\n\nGrüße\nRita Vogt\n"
+        "Rhein-Kreis Neuss\n"
+    )
+    found = attendees(body, frm="r.vogt@kreis-neuss.example")
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("i.pohl@kreis-neuss.example", "Inga Pohl"),
+        ("r.vogt@kreis-neuss.example", "Malte Esser"),
+    ]

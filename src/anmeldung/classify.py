@@ -43,6 +43,8 @@ The order, and why:
                            For replies to our mail only the body counts: the subject is ours.
 19. ``reply_to_own_message``  a person answering one of our Message-IDs (In-Reply-To /
                            References): corrections, questions; a person must read them.
+                           One that asks to register somebody more is a registration
+                           (``registration_in_reply``).
 20. ``registration``      registration words in the subject or the unquoted body.
 21. ``no_intent``         anything else: kind "other", for review.
 
@@ -475,8 +477,12 @@ def no_sender(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
 
 _HEAD_CHARS = 3000  # intent lives at the top; long mails (newsletters) should not match by chance
 
+# The gap inside a sentence: any character but a sentence end, and a single line break, because
+# mail clients wrap long lines ("hiermit melde ich\nmich verbindlich an"); a blank line ends it.
+_G = r"(?:[^.\n!?]|\n(?![ \t>]*\n))"
+
 _CANCEL = re.compile(
-    r"(?im)(?:\babmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,60}?\bab\b(?=\s*(?:[.!,;]|$))"
+    r"(?im)(?:\babmeld\w*|\bmelde[nt]?\b" + _G + r"{0,60}?\bab\b(?=\s*(?:[.!,;]|$))"
     r"|\bstornier\w*|\bstorno\b|\babsage\b|\bsage[n]? (?:\w+ ){0,3}ab\b|\babsagen\b"
     r"|\b(?:kann|können|könnte|werde|werden)\b(?:[^.\n]{0,40}?)\bnicht\b"
     r"(?:[^.\n]{0,30}?)\b(?:teilnehmen|kommen|dabei sein)\b"
@@ -490,7 +496,7 @@ _CANCEL = re.compile(
     r"|\bwithdraw (?:my|our) registration\b)"
 )
 _REGISTER = re.compile(
-    r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b[^.\n!?]{0,120}?\ban\b(?=\s*(?:[.!,;:]|$))"
+    r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b" + _G + r"{0,120}?\ban\b(?=\s*(?:[.!,;:]|$))"
     r"|\bangemeldet\b"
     # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
@@ -501,8 +507,8 @@ _REGISTER = re.compile(
     r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b"
     r"|\b(?:reserve|book|save|hold)\b(?: (?:me|us))?(?: (?:a|one|two|three|four|\d+))?"
     r"(?: more)? (?:seats?|places?|spots?|tickets?)\b"
-    r"|\bnehme[n]?\b[^.\n!?]{0,60}?\bteil\b(?=\s*(?:[.!,;]|$))"
-    r"|\bzusage\b|\bsage[n]?\b[^.\n!?]{0,60}?\bzu\b(?=\s*(?:[.!,;]|$))|\bzusagen\b"
+    r"|\bnehme[n]?\b" + _G + r"{0,60}?\bteil\b(?=\s*(?:[.!,;]|$))"
+    r"|\bzusage\b|\bsage[n]?\b" + _G + r"{0,60}?\bzu\b(?=\s*(?:[.!,;]|$))|\bzusagen\b"
     r"|\bteilnahme\w*|\bteilnehmen\b|\bteilnehmer\w*"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
     r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
@@ -530,7 +536,9 @@ _UNDECIDED = re.compile(
 # Full stops that do not end a sentence: dates ("12.3.", "12. März") and abbreviations ("Dr.",
 # "z. B."). The intent patterns stay inside one sentence by refusing "."; these must not stop them.
 _INNER_DOTS = re.compile(
-    r"(?<=\d)\.|(?i:\b(?:dr|prof|hr|hrn|fr|nr|bzw|ca|mr|mrs|ms|dipl|ing|st|inkl|evtl|ggf|geb"
+    # A dot between two letters sits inside an address, a domain or "z.B.", not at a sentence end.
+    r"(?<=\d)\.|(?<=\w)\.(?=\w)"
+    r"|(?i:\b(?:dr|prof|hr|hrn|fr|nr|bzw|ca|mr|mrs|ms|dipl|ing|st|inkl|evtl|ggf|geb"
     r"|z\.\s?b|u\.\s?a|i\.\s?a|i\.\s?v|rer|pol|nat|med|phil|jur)\.)"
 )
 
@@ -544,8 +552,17 @@ def _intent(pattern: re.Pattern[str], text: str) -> bool:
     return bool(pattern.search(intent_text(text)))
 
 
+# Passing the invitation on ("meldet euch ggf. an", "melden Sie sich bitte direkt an") asks
+# others to register; it registers nobody.
+_OTHERS_ASKED = re.compile(
+    r"(?i)\b(?:meldet\s+(?:ihr\s+)?euch|melde\s+dich|melden\s+sie\s+sich|bitte\s+anmelden)\b"
+    + _G
+    + r"{0,80}?(?:\ban\b|[.!?\n]|$)"
+)
+
+
 def _register_intent(text: str) -> bool:
-    text = intent_text(text)
+    text = _OTHERS_ASKED.sub(" ", intent_text(text))
     if _UNDECIDED.search(text):
         text = _UNDECIDED.sub(" ", text)
         # Whoever asks before deciding and says nothing else about it wants an answer.
@@ -573,8 +590,28 @@ def cancellation(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     return None
 
 
+# An answer to our confirmation that adds somebody ("Bitte melden Sie auch meine Kollegin
+# Frau Berg an") is a new registration; thanks, corrections and questions stay with a person.
+_ADDS = re.compile(
+    r"(?i)\b(?:auch|noch|zusätzlich|ebenfalls|außerdem|weitere[nr]?|also|additionally|as well"
+    r"|another|too)\b"
+)
+
+
+def _adds_someone(text: str) -> bool:
+    for sentence in re.split(r"(?<=[.!?])\s+|\n[ \t]*\n", intent_text(text)):
+        sentence = sentence.strip()
+        if sentence.endswith("?") or not _ADDS.search(sentence):
+            continue
+        if _REGISTER.search(sentence) and not re.search(r"(?i)\b(?:dank|thank)", sentence):
+            return True
+    return False
+
+
 def reply_to_own_message(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     if inc.is_reply_to_own(ctx):
+        if _adds_someone(inc.unquoted[:_HEAD_CHARS]):
+            return Classification("registration", "registration_in_reply")
         return Classification("other", "reply_to_own_message")
     return None
 

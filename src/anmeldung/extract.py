@@ -113,6 +113,9 @@ def key_values(text: str) -> list[dict[str, str]]:
             records.append({"organisation": value})  # shared by everyone listed
             current = {}
             continue
+        if fld == "name" and "given" in current and "family" not in current and " " not in value:
+            # German forms write "Vorname: Karl / Name: Schröder": Name is then the family name.
+            fld = "family"
         if fld in current or (fld in ("name", "name_rev") and "given" in current):
             records.append(current)
             current = {}
@@ -233,7 +236,7 @@ _BODY = re.compile(
     # Municipalities abroad: Danish/Norwegian "Kommune", Swedish "kommun"/"stad", Dutch
     # "Gemeente", Polish "Gmina"/"Urząd Miasta", Italian "Comune", French "Ville de".
     r"|\bkommune\b|\bkommun\b|\bstad\b|\bgemeente\b|\bgmina\b|\bmiasta\b|\bcomune\b"
-    r"|\bville de\b|\blandratsamt\b|\brathaus\b)"
+    r"|\bville de\b|\blandratsamt\b|\brathaus\b|\bmagistrat\b)"
     r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR)\b"
 )
 _DEPT = re.compile(
@@ -244,7 +247,7 @@ _DEPT = re.compile(
 _FUNCTION_VOCAB = re.compile(
     r"(?i)^(?:\w*leiter(?:in)?|\w*bearbeiter(?:in)?|\w*mitarbeiter(?:in)?|\w*referent(?:in)?"
     r"|\w*kämmerer|\w*kämmerin|\w*meister(?:in)?|\w*dezernent(?:in)?|beigeordnete[r]?"
-    r"|\w*rat|\w*rätin|\w*direktor(?:in)?|geschäftsführer(?:in)?|controller(?:in)?"
+    r"|(?!magistrat\b)\w*rat|\w*rätin|\w*direktor(?:in)?|geschäftsführer(?:in)?|controller(?:in)?"
     r"|rats(?:frau|herr|mitglied)|stadtverordnete[r]?|kreistagsabgeordnete[r]?|councillor"
     r"|koordinator(?:in)?|assisten[tz](?:in)?|berater(?:in)?|manager(?:in)?|sprecher(?:in)?"
     r"|professor(?:in)?|head|director|officer|advisor|adviser|economist|associate|assistant"
@@ -260,6 +263,8 @@ _COUNCIL = re.compile(
     r"^(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat|Bezirksvertretung|Regionsversammlung"
     r"|Stadtverordnetenversammlung)\s+(?:der|des)\s+"
 )
+# "Mitglied im Rat der Stadt Bonn": the member's council is the organisation.
+_MEMBER_OF = re.compile(r"^(?:Mitglied|Member)\s+(?:im|des|der|of the|of)\s+")
 _DEPT_FIRST = re.compile(
     r"(?i)(?:amt|abteilung|abt\.|referat|fachbereich|büro|sekretariat|office)\b"
 )
@@ -296,7 +301,7 @@ def part_kind(part: str) -> str:
         return "contact"
     if _ADDRESS.search(part):
         return "address"
-    if _COUNCIL.match(part) and _BODY.search(part):
+    if _COUNCIL.match(_MEMBER_OF.sub("", part)) and _BODY.search(part):
         return "org"
     if _DEPT_END.search(part) and not _DEPT_NOT_ORG.search(part):
         return "dept"
@@ -324,7 +329,10 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         line = line[1:-1].strip()
     if not line:
         return None, ""
-    parts = _SPLIT.split(line)
+    parts = [
+        _MEMBER_OF.sub("", p) if _COUNCIL.match(_MEMBER_OF.sub("", p)) else p
+        for p in _SPLIT.split(line)
+    ]
     kinds = [part_kind(p) for p in parts]
     if "org" in kinds:
         seps = _SPLIT.findall(line)
@@ -850,6 +858,9 @@ def _record_person(rec: dict[str, str]) -> PersonName | None:
     if "name_rev" in rec and "," in rec["name_rev"]:
         family, _, given = rec["name_rev"].partition(",")
         text = f"{given.strip()} {family.strip()}"
+    elif "name" in rec and "given" in rec and " " not in rec["name"].strip():
+        # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here.
+        text = f"{rec['given']} {rec['name']}"
     elif "name" in rec:
         text = rec["name"]
     elif "given" in rec or "family" in rec:
