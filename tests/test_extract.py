@@ -524,3 +524,22 @@ def test_colleagues_registered_but_not_the_writer() -> None:
         ("i.pohl@kreis-neuss.example", "Inga Pohl"),
         ("r.vogt@kreis-neuss.example", "Malte Esser"),
     ]
+
+
+def test_unbulleted_list_after_an_intro_line_keeps_the_mail_order() -> None:
+    body = (
+        "Guten Tag,\n\nvom Zweckverband Ostholstein kommen:\n"
+        "Frau Wiebke Sander, Verbandsvorsteherin\n"
+        "Herr Jonas Kurt (j.kurt@zv-oh.example), Controlling\n"
+        "Frau Derya Aksoy\n\nViele Grüße\nWiebke Sander\n"
+    )
+    found = attendees(body, frm="sander@zv-oh.example")
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("sander@zv-oh.example", "Wiebke Sander"),
+        ("j.kurt@zv-oh.example", "Jonas Kurt"),
+        ("sander@zv-oh.example", "Derya Aksoy"),
+    ]
+
+
+def test_ressort_is_a_department() -> None:
+    assert organisation_of("Stadt Solingen, Ressort Finanzen")[0] == "Stadt Solingen"

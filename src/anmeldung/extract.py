@@ -241,7 +241,7 @@ _BODY = re.compile(
 )
 _DEPT = re.compile(
     r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fachgebiet|dezernat"
-    r"|sachgebiet|geschäftsbereich|bereich|team|department|serviceeinheit|büro|sekretariat"
+    r"|sachgebiet|geschäftsbereich|bereich|ressort|stabsstelle|team|department|serviceeinheit|büro|sekretariat"
     r"|vorzimmer|faculty|lehrstuhl|office)\b|\w*kämmerei\b|\w+amt\b|\bdepartment\b"
 )
 _FUNCTION_VOCAB = re.compile(
@@ -573,13 +573,20 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
 def mentions(main: str) -> list[Mention]:
     """People registered (or cancelled) in the text: list items and named people next to a verb."""
     found: list[Mention] = []
+    in_list = False  # lines after "Es nehmen teil:" are a list even without bullets
     for line in main.split("\n"):
         m = re.match(r"^\s*(?:\d{1,2}[.)]|[-*•–·])\s+(.+)$", line)
         item = m.group(1) if m else line if _EMAIL.search(line) and "," in line else None
+        if item is None and in_list and line.strip():
+            item = line.strip()
         if item:
             mention = _item(item)
             if mention:
                 found.append(mention)
+        if not line.strip():
+            in_list = False
+        elif line.rstrip().endswith(":") and _VERB.search(line):
+            in_list = True
     listed = {x.person.name for x in found}
     sents = sentences(main)
     for i, sent in enumerate(sents):
@@ -614,7 +621,13 @@ def mentions(main: str) -> list[Mention]:
             elif not verb_here:
                 continue
             found.append(Mention(person, email))
-    return _dedupe(found)
+
+    # Keep the order of the mail: list items are collected before names in sentences.
+    def where(mention: Mention) -> int:
+        at = main.find(mention.person.tokens[-1]) if mention.person.tokens else -1
+        return at if at >= 0 else len(main)
+
+    return sorted(_dedupe(found), key=where)
 
 
 def _item(item: str) -> Mention | None:
