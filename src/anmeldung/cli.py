@@ -687,6 +687,93 @@ def status(state: State, as_json: bool, no_mailbox: bool) -> None:
         raise SystemExit(1)
 
 
+@cli.group()
+def report() -> None:
+    """Reports for the organisers: `anmeldung report daily`."""
+
+
+@report.command("daily")
+@click.option(
+    "--date",
+    "date_",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="The report of this date: the 24 hours up to schedule.daily_report on it "
+    "(default: the latest report time that has passed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable field names).")
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Also mail it to [report] recipients, once per date and recipient, and send now.",
+)
+@click.option(
+    "--lang", type=click.Choice(["de", "en"]), help="Language (default: [report] language)."
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write the HTML version to FILE (the chart beside it as FILE.png).",
+)
+@click.pass_obj
+def daily(
+    state: State,
+    date_: Any,
+    as_json: bool,
+    send: bool,
+    lang: str | None,
+    html_file: Path | None,
+) -> None:
+    """The organisers' daily summary, as `anmeldung run` mails it at schedule.daily_report.
+
+    New registrations, cancellations, waiting-list moves, places against capacity, mail waiting
+    for review with the reason, unreachable attendees, replies held back by the loop fuse,
+    send failures and failed polls. Every inbound message of the period is counted once by
+    kind and once by status. Sending is idempotent: a report date reaches each recipient once,
+    whether `run` or `--send` queued it first.
+    """
+    import datetime as dt
+
+    from .daily import build, latest_report_date
+    from .errors import InputError
+    from .mailbox import mailbox_key
+    from .report_mail import ReportRenderer, html_for_browser, queue_daily
+
+    config = state.config()
+    sched = config.schedule
+    now = dt.datetime.now(dt.UTC)
+    date = (
+        date_.date() if date_ is not None else latest_report_date(now, sched.daily_report, sched.tz)
+    )
+    language = lang or config.report.language
+    renderer = ReportRenderer(config)
+    if send and not config.report.recipients:
+        raise InputError("[report] recipients is empty: nobody to send the report to")
+    db = state.database()
+    key = mailbox_key(config.mailbox)
+    with db.transaction() as s:
+        result = build(s, config, date, mailbox_key=key, now=now)
+        queued = queue_daily(s, config, renderer, result, lang=language, now=now) if send else []
+    rendered = renderer.render(result, language)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(rendered.text, nl=False)
+    if html_file is not None:
+        chart = html_file.with_name(html_file.name + ".png")
+        chart.write_bytes(rendered.chart)
+        html_file.write_text(html_for_browser(rendered, chart.name), encoding="utf-8")
+        click.echo(f"wrote the HTML version to {html_file} (chart: {chart})", err=True)
+    if send:
+        for q in queued:
+            what = "queued" if q.outbox_id else "already queued or sent before, not again"
+            click.echo(f"daily report {date.isoformat()} to {q.recipient}: {what}", err=True)
+        ob = _worker(state).flush_outbox_once()
+        if ob.claimed:
+            click.echo(f"outbox: {ob.sent} sent, {ob.retry} to retry, {ob.failed} failed", err=True)
+
+
 @cli.command()
 @click.argument("registrations", nargs=-1, metavar="ADDRESS|ID...")
 @click.option(

@@ -132,6 +132,8 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class ReportConfig:
     recipients: tuple[str, ...] = ()
+    # Language of the organisers' daily summary ("de" or "en").
+    language: str = "de"
 
 
 @dataclass(frozen=True)
@@ -329,7 +331,10 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     for i, rcpt in enumerate(recipients):
         if not isinstance(rcpt, str) or "@" not in parseaddr(rcpt)[1]:
             raise rp.error("recipients", f"entry {i + 1} is not an email address: {rcpt!r}")
-    report = ReportConfig(recipients=tuple(cast(list[str], recipients)))
+    report_language = rp.get("language", str, "de")
+    if report_language not in LANGUAGES:
+        raise rp.error("language", f"must be one of {', '.join(LANGUAGES)}")
+    report = ReportConfig(recipients=tuple(cast(list[str], recipients)), language=report_language)
     rp.done()
 
     lm = r.section("limits")

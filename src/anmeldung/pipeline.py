@@ -85,6 +85,9 @@ class Worker:
         self.smtp_factory = smtp_factory or (lambda: SmtpConnection(config.smtp))
         self.composer = composer or Composer(config)
         self.stop = stop or threading.Event()
+        # One sender at a time within the process: `run` flushes from the poll job and from
+        # the daily report job, and two claims at once would fight over SQLite's write lock.
+        self.send_lock = threading.Lock()
 
     # -- context for the classifier -----------------------------------------------------------
 
@@ -385,6 +388,10 @@ class Worker:
 
     def flush_outbox_once(self, limit: int = 500) -> OutboxStats:
         """Send every due outbox row over one SMTP connection."""
+        with self.send_lock:
+            return self._flush_outbox(limit)
+
+    def _flush_outbox(self, limit: int) -> OutboxStats:
         stats = OutboxStats()
         with self.db.transaction() as s:
             rows = claim_due(s, limit)

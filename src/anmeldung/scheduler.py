@@ -13,10 +13,13 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from .daily import build, latest_report_date, report_period
 from .errors import AnmeldungError, AuthError
 from .idle import IdleWatcher
+from .mailbox import mailbox_key
 from .pipeline import Worker
 from .privacy import schedule_purge
+from .report_mail import ReportRenderer, queue_daily
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,7 @@ def build_scheduler(worker: Worker) -> tuple[BlockingScheduler, PollJob]:
     )
     scheduler.add_listener(_on_missed, EVENT_JOB_MISSED)
     schedule_purge(scheduler, worker)  # [privacy] delete_after_days: nightly erasure
+    schedule_report(scheduler, worker)  # [report] recipients: the daily summary
     return scheduler, job
 
 
@@ -153,3 +157,87 @@ def run_worker(worker: Worker, install_signals: bool = True) -> None:
     if watcher is not None:
         watcher.join(timeout=5)
     log.info("worker stopped")
+
+
+class ReportJob:
+    """The organisers' daily report: queue it for [report] recipients, then send it.
+
+    Queuing is idempotent (one outbox row per report date and recipient), so the cron run, a
+    catch-up after a restart and `report daily --send` together still send it once. It sends
+    itself rather than waiting for the next poll: a report about a mailbox that cannot be read
+    must still go out.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.renderer = ReportRenderer(worker.config)
+
+    def __call__(self) -> None:
+        cfg = self.worker.config
+        now = dt.datetime.now(dt.UTC)
+        date = latest_report_date(now, cfg.schedule.daily_report, cfg.schedule.tz)
+        try:
+            with self.worker.db.transaction() as s:
+                report = build(s, cfg, date, mailbox_key=mailbox_key(cfg.mailbox), now=now)
+                queued = queue_daily(s, cfg, self.renderer, report, now=now)
+        except AnmeldungError as exc:
+            log.error("daily report %s could not be made: %s", date, exc)
+            return
+        new = sum(1 for q in queued if q.outbox_id)
+        log.info(
+            "daily report %s: queued for %d recipient(s), %d had it already",
+            date,
+            new,
+            len(queued) - new,
+        )
+        if not new or self.worker.stop.is_set():
+            return
+        try:
+            self.worker.flush_outbox_once()
+        except AnmeldungError as exc:  # it stays queued; the next poll tries again
+            log.warning("daily report %s queued, not sent yet: %s", date, exc)
+
+
+def schedule_report(
+    scheduler: BaseScheduler, worker: Worker, now: dt.datetime | None = None
+) -> ReportJob | None:
+    """A cron job at schedule.daily_report, and a catch-up when `run` starts just after it.
+
+    The cron job's misfire grace covers a busy or suspended scheduler; a worker that was not
+    running at the report time has no job to misfire (APScheduler's memory job store starts
+    afresh), so when it starts within the grace after today's report time it runs the job
+    once at start. The job does nothing for recipients who already have that date's report.
+    """
+    cfg = worker.config
+    if not cfg.report.recipients:
+        return None
+    sched = cfg.schedule
+    job = ReportJob(worker)
+    scheduler.add_job(
+        job,
+        "cron",
+        hour=sched.daily_report.hour,
+        minute=sched.daily_report.minute,
+        timezone=sched.tz,
+        id="daily_report",
+        name="mail the daily report to [report] recipients",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=sched.misfire_grace_seconds,
+    )
+    now = now or dt.datetime.now(dt.UTC)
+    date = latest_report_date(now, sched.daily_report, sched.tz)
+    due = report_period(date, sched.daily_report, sched.tz).end
+    if now - due <= dt.timedelta(seconds=sched.misfire_grace_seconds):
+        log.info("started %d s after the daily report time: sending it now unless sent",
+                 (now - due).total_seconds())  # fmt: skip
+        scheduler.add_job(
+            job,
+            "date",
+            run_date=now,
+            id="daily_report_catch_up",
+            name="the daily report missed while the worker was not running",
+            max_instances=1,
+            misfire_grace_time=sched.misfire_grace_seconds,
+        )
+    return job
