@@ -548,3 +548,50 @@ def test_reply_to_our_confirmation_adding_a_colleague_is_a_registration() -> Non
         "Kann ich noch eine Kollegin anmelden?\n",
     )
     assert run(question).reason == "reply_to_own_message"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # registered earlier, now asking something
+        "Ich bin schon seit Oktober angemeldet. Wo kann ich am Veranstaltungstag parken?\n",
+        "ich habe mich letzte Woche angemeldet und wollte fragen, ob es Unterlagen vorab gibt.\n",
+        # a change that is expressly no new registration
+        "Bitte notieren Sie für mich vegetarisches Essen. Eine neue Anmeldung ist das nicht.\n",
+        # compounds of "Anmeldung" and "Teilnehmer" are no intent
+        "Anbei das Programm zur Info, das Anmeldeteam steht in Kopie. Gruß\n",
+        "Wir drucken Ihre Teilnehmerlisten und Namensschilder schnell und günstig.\n",
+    ],
+)
+def test_no_new_registration(body: str) -> None:
+    assert run(mail("Subject: Symposium", body)).kind == "other"
+
+
+def test_unsubscribe_hint_in_a_sales_mail_cancels_nothing() -> None:
+    body = (
+        "Gern erstellen wir Ihnen ein Angebot für Tagungstaschen.\n"
+        'Sie möchten keine Angebote mehr? Antworten Sie einfach mit "Abmelden".\n'
+    )
+    assert run(mail("Subject: Tagungstaschen", body)).kind == "other"
+
+
+def test_withdrawing_the_registration_is_a_cancellation() -> None:
+    body = "Ich muss meine Zusage leider zurückziehen, der Termin kollidiert mit dem Rat.\n"
+    assert run(mail("Subject: Re: Symposium", body)).kind == "cancellation"
+
+
+def test_parental_leave_notice_is_an_auto_reply() -> None:
+    body = (
+        "Guten Tag,\n\nich bin bis zum 30.06. in Mutterschutz. Ihre E-Mail wird nicht "
+        "weitergeleitet.\n"
+    )
+    assert run(mail("Subject: AW: Einladung", body)).kind == "auto_reply"
+
+
+def test_long_wrapped_registration_sentence() -> None:
+    body = (
+        "hiermit melde ich, Prof. Dr. Anja\nWesterkamp-Ohm, Dekanin der Fakultät\n"
+        "für Wirtschaft der Hochschule\nNiederrhein, mich verbindlich für die\n"
+        "Tagung am 18. März\n2027 an.\n"
+    )
+    assert run(mail("Subject: Re: Einladung", body)).kind == "registration"

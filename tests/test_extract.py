@@ -354,14 +354,15 @@ def test_pipeline_figures(report) -> None:  # type: ignore[no-untyped-def]
     assert report.ratio("organisation") >= 0.90, format_report(report)
 
 
-# --- the first held-out corpus (written blind; tuned on since 2026-11-25, see its README) ------
+# --- the held-out corpora: each written blind, its first run recorded in its README, then tuned
+# on and kept here as a regression set (a new blind set replaces it as the honest measure) -----
 
-HELDOUT = Path(__file__).parent / "heldout"
+HELDOUT_SETS = ("heldout", "heldout2", "heldout3")
 
 
-@pytest.fixture(scope="module")
-def heldout():  # type: ignore[no-untyped-def]
-    return measure(HELDOUT)
+@pytest.fixture(scope="module", params=HELDOUT_SETS)
+def heldout(request):  # type: ignore[no-untyped-def]
+    return measure(Path(__file__).parent / request.param)
 
 
 def test_heldout_never_injects(heldout) -> None:  # type: ignore[no-untyped-def]
@@ -370,35 +371,11 @@ def test_heldout_never_injects(heldout) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_heldout_figures(heldout) -> None:  # type: ignore[no-untyped-def]
-    """The issue's targets on tests/heldout (its blind first run is in its README)."""
+    """The issue's targets on every held-out set."""
     assert heldout.ratio("kind") >= 0.97, format_report(heldout)
     assert heldout.ratio("email") >= 0.98, format_report(heldout)
     assert heldout.ratio("name") >= 0.95, format_report(heldout)
     assert heldout.ratio("organisation") >= 0.90, format_report(heldout)
-    assert heldout.injected == 0, format_report(heldout)
-
-
-# --- the second held-out corpus (written blind on 2026-11-25, tuned on since: see its README) ----
-
-HELDOUT2 = Path(__file__).parent / "heldout2"
-
-
-@pytest.fixture(scope="module")
-def heldout2():  # type: ignore[no-untyped-def]
-    return measure(HELDOUT2)
-
-
-def test_heldout2_never_injects(heldout2) -> None:  # type: ignore[no-untyped-def]
-    assert heldout2.messages >= 30
-    assert heldout2.injected == 0, format_report(heldout2)
-
-
-def test_heldout2_figures(heldout2) -> None:  # type: ignore[no-untyped-def]
-    """The issue's targets on tests/heldout2; its blind first run is in its README."""
-    assert heldout2.ratio("kind") >= 0.97, format_report(heldout2)
-    assert heldout2.ratio("email") >= 0.98, format_report(heldout2)
-    assert heldout2.ratio("name") >= 0.95, format_report(heldout2)
-    assert heldout2.ratio("organisation") >= 0.90, format_report(heldout2)
 
 
 # --- cases the held-out corpora taught (general rules, tested on new wording) -------------------
@@ -543,3 +520,84 @@ def test_unbulleted_list_after_an_intro_line_keeps_the_mail_order() -> None:
 
 def test_ressort_is_a_department() -> None:
     assert organisation_of("Stadt Solingen, Ressort Finanzen")[0] == "Stadt Solingen"
+
+
+def test_signature_below_a_casual_yes_spans_its_blocks() -> None:
+    body = (
+        "Komme gern!\n\nTobias Brenner\nBereichsleiter Finanzen\n\nStadtwerke Lohmar GmbH\n"
+        "Hauptstraße 3 · 53797 Lohmar\n\nStadtwerke Lohmar GmbH · Sitz Lohmar · Amtsgericht "
+        "Siegburg HRB 1\nGeschäftsführung: Dipl.-Kfm. Udo Penz\n"
+    )
+    assert attendees(body, frm="t.brenner@sw-lohmar.example") == [
+        ("t.brenner@sw-lohmar.example", "Tobias Brenner", None, "Stadtwerke Lohmar GmbH")
+    ]
+
+
+def test_form_name_written_family_first_with_title_line() -> None:
+    body = (
+        "Hiermit melde ich mich an:\n\nName: Kleinschmidt-Öztürk, Mira\nTitel: Dr.\n"
+        "Institution: Landesanstalt für Finanzen Sachsen\nAbteilung: Prüfung\n"
+    )
+    assert attendees(body, frm="m.kleinschmidt@laf.example") == [
+        ("m.kleinschmidt@laf.example", "Mira Kleinschmidt-Öztürk", "Dr.",
+         "Landesanstalt für Finanzen Sachsen")
+    ]  # fmt: skip
+
+
+def test_display_name_family_first_without_comma_follows_the_signature() -> None:
+    raw = mail(
+        "I will attend the symposium.\n\nBest regards\nJana Nováková\nCity of Brno\n",
+        frm="=?utf-8?q?Nov=C3=A1kov=C3=A1_Jana?= <novakova@brno.example>",
+    )
+    found = extract_attendees(parse_message(raw))
+    assert [a.name for a in found] == ["Jana Nováková"]
+
+
+def test_office_registering_others_is_not_among_them() -> None:
+    body = (
+        "Sehr geehrte Damen und Herren,\n\nfür das Symposium melden wir aus dem Büro des "
+        "Landrats an:\n\n1. Herrn Landrat Olaf Quast\n2. Frau Pia Lenz (p.lenz@kreis-ol.example)\n"
+        "\nMit freundlichen Grüßen\nim Auftrag\nJonas Beck\nKreis Oldenburg\n"
+    )
+    found = attendees(body, frm="buero.landrat@kreis-ol.example")
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("buero.landrat@kreis-ol.example", "Olaf Quast"),
+        ("p.lenz@kreis-ol.example", "Pia Lenz"),
+    ]
+
+
+def test_writer_who_says_she_stays_home_is_not_registered() -> None:
+    body = (
+        "Hallo,\n\nich melde für die Fraktion zwei Mitglieder an:\n\n"
+        "- Uwe Sandmann – u.sandmann@web.example\n- Dr. Gül Aydın – g.aydin@web.example\n\n"
+        "Ich persönlich organisiere nur und fahre nicht mit.\n\nGruß\nEva Rams\n"
+    )
+    found = attendees(body, frm="fraktion@kreistag.example")
+    assert [n for _e, n, _t, _o in found] == ["Uwe Sandmann", "Gül Aydın"]
+
+
+def test_colleague_who_stays_registered_is_not_cancelled() -> None:
+    raw = mail(
+        "Guten Tag,\n\nich muss meine Teilnahme leider absagen. Frau Lea Kühn aus meinem Team "
+        "bleibt aber angemeldet.\n\nGrüße\nDr. Horst Wendel\nStadt Velbert\n",
+        frm="h.wendel@velbert.example",
+    )
+    found = extract_attendees(parse_message(raw), kind="cancellation")
+    assert [(a.name, a.title) for a in found] == [("Horst Wendel", "Dr.")]
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        ("Université de Lille – Faculté de droit", "Université de Lille"),
+        ("Gemeente Venlo, Treasury and Risk Management", "Gemeente Venlo"),
+        ("Kreistag des Rhein-Sieg-Kreises", "Kreistag des Rhein-Sieg-Kreises"),
+    ],
+)
+def test_more_organisations(line: str, org: str) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_university_named_below_its_institute() -> None:
+    lines = ["Prof. Dr. Ole Brandt", "Institut für Public Management", "Hochschule Harz"]
+    assert read_signature(lines).organisation == "Hochschule Harz"

@@ -438,11 +438,14 @@ _AUTO_BODY_STRONG = re.compile(
 _AUTO_BODY_WEAK = re.compile(
     r"(?i)(?:\b(?:ich bin|bin ich|i am|i'm|i will be|ich befinde mich)\b(?:[^.\n]|(?<=\d)\.){0,80}?"
     r"(?:nicht im büro|nicht im hause|außer haus|ausser haus|abwesend|nicht erreichbar|im urlaub"
+    r"|in (?:elternzeit|mutterschutz|elternurlaub|kur|reha)\b|auf dienstreise|in urlaub"
     r"|out of (?:the )?office|on (?:vacation|holiday|annual leave|leave)|away from (?:the|my)"
     r" (?:office|desk)|currently away|not in the office)"
     r"|\bout of (?:the )?office\b|\bthank you for your (?:e-?mail|message)\. i am\b"
     r"|\bvielen dank für ihre (?:e-?mail|nachricht)\. ich bin\b"
-    r"|\b(?:nach meiner rückkehr|after my return|upon my return)\b)"
+    r"|\b(?:nach meiner rückkehr|after my return|upon my return)\b"
+    r"|\bwird nicht (?:automatisch )?weitergeleitet\b|\bwill not be forwarded\b"
+    r"|\blese (?:meine|ihre) (?:e-?mails|nachrichten|post)\b(?:[^.\n]){0,30}\bnicht\b)"
 )
 _TICKET_SUBJECT = re.compile(
     r"(?i)(?:\[(?:ticket|case|request|anfrage|vorgang|incident)\s*(?:#|nr\.?|no\.?|:)?\s*\d+\]"
@@ -487,6 +490,7 @@ _CANCEL = re.compile(
     r"|\b(?:kann|können|könnte|werde|werden)\b(?:[^.\n]{0,40}?)\bnicht\b"
     r"(?:[^.\n]{0,30}?)\b(?:teilnehmen|kommen|dabei sein)\b"
     r"|\bnehmen? (?:\w+ )?nicht teil\b|\bziehe (?:meine|unsere) anmeldung zurück\b"
+    r"|\b(?:anmeldung|zusage|teilnahme)\b" + _G + r"{0,30}?\bzurück(?:ziehen|nehmen)\b"
     r"|\bcancel(?:l?ing|l?ed)? (?:my|our|the|his|her) (?:registration|booking|attendance|place"
     r"|seat|spot|participation)|\bcancell?ation\b|\bplease cancel\b"
     r"|\b(?:i|we) (?:have to|must|need to|would like to|want to) cancel\b"
@@ -496,7 +500,9 @@ _CANCEL = re.compile(
     r"|\bwithdraw (?:my|our) registration\b)"
 )
 _REGISTER = re.compile(
-    r"(?im)(?:\banmeld\w*|\bmelde[nt]?\b" + _G + r"{0,120}?\ban\b(?=\s*(?:[.!,;:]|$))"
+    # "Anmeldung", "anmelden", the form; not "Anmeldeteam", "Anmeldeschluss", "Anmeldefrist".
+    r"(?im)(?:\banmeld(?:e|en|et|est|ung|ungen|eformular\w*|ebogen\w*)\b"
+    r"|\bmelde[nt]?\b" + _G + r"{0,200}?\ban\b(?=\s*(?:[.!,;:]|$))"
     r"|\bangemeldet\b"
     # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
@@ -509,7 +515,7 @@ _REGISTER = re.compile(
     r"(?: more)? (?:seats?|places?|spots?|tickets?)\b"
     r"|\bnehme[n]?\b" + _G + r"{0,60}?\bteil\b(?=\s*(?:[.!,;]|$))"
     r"|\bzusage\b|\bsage[n]?\b" + _G + r"{0,60}?\bzu\b(?=\s*(?:[.!,;]|$))|\bzusagen\b"
-    r"|\bteilnahme\w*|\bteilnehmen\b|\bteilnehmer\w*"
+    r"|\bteilnahme\b|\bteilnehmen\b|\bteilnehmer(?:in|innen|n)?\b"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
     r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
 )
@@ -561,8 +567,20 @@ _OTHERS_ASKED = re.compile(
 )
 
 
+# Saying one is registered already ("ich bin bereits angemeldet und hätte eine Frage", "ich habe
+# mich vor zwei Wochen angemeldet") or that something is no registration registers nobody.
+_REG_WORD = r"(?:anmeld\w*|angemeldet|registr\w*|teilnahme|zusage)"
+_NOT_NEW = re.compile(
+    r"(?i)\b(?:bereits|schon|already)\b[^,;.!?\n]{0,40}?\b(?:angemeldet|registered|bestätigt"
+    r"|confirmed)\b"
+    r"|\bhabe\s+(?:ich\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
+    r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
+    r"|\b" + _REG_WORD + r"\b[^,;.!?\n]{0,30}?\b(?:nicht|not)\b"
+)
+
+
 def _register_intent(text: str) -> bool:
-    text = _OTHERS_ASKED.sub(" ", intent_text(text))
+    text = _NOT_NEW.sub(" ", _OTHERS_ASKED.sub(" ", intent_text(text)))
     if _UNDECIDED.search(text):
         text = _UNDECIDED.sub(" ", text)
         # Whoever asks before deciding and says nothing else about it wants an answer.
@@ -579,8 +597,16 @@ _SELF_EXCLUDED = re.compile(
 )
 
 
+# A sales mail's footer ("Keine weiteren Nachrichten? Antwort mit „Abmelden“ genügt.") tells how
+# to unsubscribe; the word in quotes cancels nothing.
+_UNSUBSCRIBE_HINT = re.compile(
+    r"(?i)[„\"»‚'‹]\s*(?:abmelden|abmeldung|austragen|unsubscribe|remove|stop)\s*[“\"«‘'›”’]"
+    r"|\bkeine weiteren (?:nachrichten|e-?mails|newsletter|informationen)\b"
+)
+
+
 def cancellation(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
-    head = inc.unquoted[:_HEAD_CHARS]
+    head = _UNSUBSCRIBE_HINT.sub(" ", intent_text(inc.unquoted[:_HEAD_CHARS]))
     if _SELF_EXCLUDED.search(head) and _register_intent(_SELF_EXCLUDED.sub(" ", head)):
         head = _SELF_EXCLUDED.sub(" ", head)
     # In a reply to our mail the subject is ours ("Re: Ihre Abmeldung ..."), so only the body.

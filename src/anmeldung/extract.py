@@ -227,7 +227,7 @@ def html_table_lines(markup: str, visible: str) -> str:
 # --- organisations --------------------------------------------------------------------------
 
 _BODY = re.compile(
-    r"(?i)(?:\b\w*stadt\b|\b\w*gemeinde\b|\b\w*kreis\b|(?:stadt|kreis|gemeinde|bezirks|landes"
+    r"(?i)(?:\b\w*stadt\b|\b\w*gemeinde\b|\b\w*kreis(?:es)?\b|(?:stadt|kreis|gemeinde|bezirks|landes"
     r"|kommunal|senats)verwaltung\b|\bverwaltungsgemeinschaft\b|\bbezirksamt\b|\bbezirksregierung"
     r"|\bregierungspräsidium|\b\w*verband\b|\bministerium\b|\blandesamt\b|\bbundesamt\b"
     r"|\buniversität|\bhochschule\b|\buniversity\b|\bcollege\b|\bschool\b|\binstitut(?:e)?\b"
@@ -236,13 +236,15 @@ _BODY = re.compile(
     # Municipalities abroad: Danish/Norwegian "Kommune", Swedish "kommun"/"stad", Dutch
     # "Gemeente", Polish "Gmina"/"Urząd Miasta", Italian "Comune", French "Ville de".
     r"|\bkommune\b|\bkommun\b|\bstad\b|\bgemeente\b|\bgmina\b|\bmiasta\b|\bcomune\b"
-    r"|\bville de\b|\blandratsamt\b|\brathaus\b|\bmagistrat\b)"
+    r"|\bville de\b|\blandratsamt\b|\brathaus\b|\bmagistrat\b|\w+anstalt\b"
+    r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b)"
     r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR)\b"
 )
 _DEPT = re.compile(
     r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fachgebiet|dezernat"
     r"|sachgebiet|geschäftsbereich|bereich|ressort|stabsstelle|team|department|serviceeinheit|büro|sekretariat"
-    r"|vorzimmer|faculty|lehrstuhl|office)\b|\w*kämmerei\b|\w+amt\b|\bdepartment\b"
+    r"|vorzimmer|faculty|fakultät|faculté|facultad|facoltà|lehrstuhl|office)\b|\w*kämmerei\b"
+    r"|\w+amt\b|\bdepartment\b"
 )
 _FUNCTION_VOCAB = re.compile(
     r"(?i)^(?:\w*leiter(?:in)?|\w*bearbeiter(?:in)?|\w*mitarbeiter(?:in)?|\w*referent(?:in)?"
@@ -339,11 +341,7 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         first_org = kinds.index("org")
         # Unknown words before the body belong to its name ("Freie und Hansestadt Hamburg, …");
         # after it they are mostly its department ("Landkreis Harburg – Finanzmanagement").
-        keep = [
-            i
-            for i, k in enumerate(kinds)
-            if k == "org" or (k == "other" and (i < first_org or len(parts[i].split()) > 1))
-        ]
+        keep = [i for i, k in enumerate(kinds) if k == "org" or (k == "other" and i < first_org)]
         text = parts[keep[0]]
         for i in keep[1:]:
             if i != keep[0]:
@@ -363,8 +361,8 @@ _ORG_PHRASE_EN = re.compile(
 )
 _ORG_PHRASE = re.compile(
     r"\b(?:der|die|des|vom|von der|für die|für den|aus der|aus dem|from the|from|im)\s+"
-    r"((?:(?:Rat|Kreistag|Gemeinderat) (?:der|des) (?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
-    r"[A-ZÄÖÜ][\w.-]*)|(?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde"
+    r"((?:(?:Rat|Kreistag|Gemeinderat) (?:der|des) (?:(?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
+    r"[A-ZÄÖÜ][\w.-]*|[A-ZÄÖÜ][\w-]*-Kreises))|(?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde"
     r"|Bezirksamt"
     r"|Kreisverwaltung|Stadtverwaltung|City of|University of)\s+[A-ZÄÖÜ][\w.-]*"
     r"(?:\s\([^)]{1,20}\))?)"
@@ -428,8 +426,15 @@ def split_signature(text: str) -> tuple[str, list[str]]:
                     continue
             main = "\n".join([*lines[:i], before])
             return main, _sig_lines([rest, *lines[i + 1 :]])
-    # No closing: the last paragraph, or the last sentence of the last line.
+    # No closing: the first later paragraph that starts with a name ("Bin dabei!\n\nMalte
+    # Jürgensen\nLeiter …\n\nStadtwerke …": the blocks below belong to it), else the last
+    # paragraph, or the last sentence of the last line.
     paras = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    for k in range(1, len(paras)):
+        first = paras[k].split("\n")[0].strip()
+        if parse_person(first) and not _VERB.search(first):
+            below = [x for p in paras[k:] for x in p.split("\n")]
+            return "\n\n".join(paras[:k]), _sig_lines(below)
     if len(paras) > 1:
         last = paras[-1].split("\n")
         if any(part_kind(x) in ("person", "org") for x in last):
@@ -464,6 +469,12 @@ class Signature:
     function: str | None = None
 
 
+# Units of a university or institution, named above it in a signature.
+_SUB_UNIT = re.compile(r"(?i)^(?:institut|lehrstuhl|zentrum|seminar|arbeitsbereich|forschungs"
+                       r"|klinik|professur|center|centre|chair|school of|faculty)")  # fmt: skip
+_PARENT = re.compile(r"(?i)universit|hochschule|college|akademie|academy")
+
+
 def read_signature(lines: list[str], hint: PersonName | None = None) -> Signature:
     """Name, organisation and function from signature lines (or "Name, Org" one-liners)."""
     person: PersonName | None = None
@@ -486,6 +497,8 @@ def read_signature(lines: list[str], hint: PersonName | None = None) -> Signatur
             elif kind == "function" and function is None:
                 function = clean_line(part.strip("() "), MAX_FIELD_CHARS)
         found, what = organisation_of(line)
+        if what == "org" and org and found and _SUB_UNIT.match(org) and _PARENT.search(found):
+            org = found  # "Institut für …" above "Technische Hochschule Köln"
         if what == "org" and org is None:
             org = found
         elif what == "dept" and dept is None:
@@ -532,7 +545,25 @@ _SELF = re.compile(
 # stornieren"); it does not include the writer among the attendees.
 _OFFICE_WE = re.compile(
     r"(?i)\b(?:wir\s+(?:bitten|bedauern|danken|freuen\s+uns)|(?:bitten|bedauern|danken)\s+wir)\b"
+    # "melden wir aus dem Büro der Oberbürgermeisterin an": we register others, not "uns".
+    r"|\b(?:wir\s+melden|melden\s+wir)\b(?![^.!?]*\buns\b)"
 )
+# "Ich selbst … komme nicht mit": the writer says they are not among the people registered.
+_NOT_ME = re.compile(
+    r"(?i)\b(?:ich selbst|ich persönlich|i myself)\b[^.!?]*\b(?:nicht|not|kein\w*)\b"
+    r"|\bich\s+(?:komme|nehme|bin)\b[^.!?]{0,30}\bnicht\b|\bohne mich\b"
+    r"|\bi\s+(?:will|shall|can)\s*(?:not|n't)\b[^.!?]{0,20}\b(?:attend|come|join)"
+)
+# "Mein Kollege bleibt wie angemeldet dabei": named in a cancellation, but not cancelled.
+_STAYS = re.compile(
+    r"(?i)\bbleib\w*\b[^.!?]{0,40}\b(?:angemeldet|dabei)\b"
+    r"|\b(?:kommt|nimmt)\b[^.!?]{0,30}\b(?:trotzdem|weiterhin|wie geplant)\b"
+    r"|\b(?:will|does) still (?:attend|come)\b|\bremains? registered\b"
+)
+
+
+# Where the confirmation goes ("senden Sie die Bestätigungen an mich") is not who attends.
+_MAIL_TO_ME = re.compile(r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b")
 
 
 @dataclass(frozen=True)
@@ -590,6 +621,8 @@ def mentions(main: str) -> list[Mention]:
     listed = {x.person.name for x in found}
     sents = sentences(main)
     for i, sent in enumerate(sents):
+        if _STAYS.search(sent):
+            continue
         verb_here = bool(_VERB.search(sent))
         # "Could you book two places? One for me and one for my colleague X": the verb may be
         # in the sentence before, for a colleague named with an address.
@@ -633,8 +666,8 @@ def mentions(main: str) -> list[Mention]:
 def _item(item: str) -> Mention | None:
     emails = _EMAIL.findall(item)
     text = _EMAIL.sub("", item)
-    text = re.sub(r"[(<]\s*[)>]", "", text).strip(" ,;")
-    parts = [p.strip() for p in re.split(r",\s*", text) if p.strip()]
+    text = re.sub(r"[(<]\s*[)>]", "", text).strip(" ,;–—·|-")
+    parts = [p.strip(" –—·|") for p in re.split(r",\s*|\s+[–—·|]\s+", text) if p.strip(" –—·|")]
     if not parts:
         return None
     person = parse_person(parts[0])
@@ -798,7 +831,9 @@ def _merge_sender(
     if has_sender:
         return merged
     verbs = _CANCEL if cancelling else _VERB
-    sents = [_OFFICE_WE.sub(" ", s) for s in sentences(main)]
+    sents = [_MAIL_TO_ME.sub(" ", _OFFICE_WE.sub(" ", s)) for s in sentences(main)]
+    if not cancelling:
+        sents = ["" if _NOT_ME.search(s) else s for s in sents]
     selfish = any(
         _SELF.search(s)
         and (verbs.search(s) or (i > 0 and not _VERB.search(s) and verbs.search(sents[i - 1])))
@@ -867,6 +902,10 @@ def _record_org(rec: dict[str, str]) -> str | None:
     return organisation_of(rec["organisation"])[0] or rec["organisation"]
 
 
+# "Name: Anna Roth, M.A." ends in a degree or title; that comma does not reverse the name.
+_DEGREE_AFTER = re.compile(r",\s*(?:[A-Z][\w]*\.|MBA|MPA|PhD|LL\.?M\.?|Dr\.?)")
+
+
 def _record_person(rec: dict[str, str]) -> PersonName | None:
     if "name_rev" in rec and "," in rec["name_rev"]:
         family, _, given = rec["name_rev"].partition(",")
@@ -874,6 +913,10 @@ def _record_person(rec: dict[str, str]) -> PersonName | None:
     elif "name" in rec and "given" in rec and " " not in rec["name"].strip():
         # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here.
         text = f"{rec['given']} {rec['name']}"
+    elif "name" in rec and rec["name"].count(",") == 1 and not _DEGREE_AFTER.search(rec["name"]):
+        # "Name: Ostermann-Yıldız, Derya": family name first, as in directories.
+        family, _, given = rec["name"].partition(",")
+        text = f"{given.strip()} {family.strip()}"
     elif "name" in rec:
         text = rec["name"]
     elif "given" in rec or "family" in rec:
@@ -931,6 +974,10 @@ def _choose_name(
         return any(len(w) > 2 and _ascii(w) in _ascii(local) for w in p.tokens)
 
     if sig and shown:
+        if sorted(_ascii(w) for w in sig.tokens) == sorted(_ascii(w) for w in shown.tokens):
+            # "Zieliński Łukasz" in the From header, "Łukasz Zieliński" signed: people sign
+            # their own name in its natural order; directories put the family name first.
+            return replace(sig, title=sig.title or shown.title), 0.95
         if same_person(sig.name, shown.name):
             best = sig if len(sig.tokens) >= len(shown.tokens) else shown
             title = sig.title or shown.title
