@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import subprocess
@@ -12,12 +13,79 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
 
-from anmeldung.devservers import DovecotServer, SmtpSink, find_dovecot
+from anmeldung.db import Database
+from anmeldung.devservers import DovecotServer, PostgresServer, SmtpSink, find_dovecot
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 MAILBOX_USER = "anmeldung@stadt.example"
+
+
+# The database tests run against both; a PostgreSQL server that cannot be started fails them
+# (it is installed by `make deps`), it never skips them.
+DATABASES = ("sqlite", "postgresql")
+_database_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole run; every test gets its own database."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"PostgreSQL test server could not be started: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PostgresServer) -> str:
+    """A database migrated to head once; each test copies it (CREATE DATABASE … TEMPLATE)."""
+    name = "anmeldung_migrated"
+    db = Database(pg_server.create_database(name))
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    return name
+
+
+def _fresh_database(
+    request: pytest.FixtureRequest, tmp_path: Path, *, migrated: bool
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'anmeldung.db'}"
+        if migrated:
+            db = Database(url)
+            db.upgrade()
+            db.dispose()
+        yield url
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_template") if migrated else "template0"
+    name = f"t{os.getpid()}_{next(_database_names)}"
+    url = server.create_database(name, template=template)
+    try:
+        yield url
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: an SQLite file in tmp_path, or a new PostgreSQL database."""
+    yield from _fresh_database(request, tmp_path, migrated=False)
+
+
+@pytest.fixture(params=DATABASES)
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Like db_url, but already migrated to the newest revision."""
+    yield from _fresh_database(request, tmp_path, migrated=True)
 
 
 @dataclass
@@ -159,10 +227,20 @@ def registration_mail(n: int, *, tag: str = "r", padding: str = "") -> tuple[str
     return address, raw
 
 
-def db_rows(tmp_path: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Rows of a query on the test's SQLite database (tmp_path/anmeldung.db)."""
-    db = sqlite3.connect(tmp_path / "anmeldung.db")
+def db_rows(where: Path | str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query with ``?`` placeholders: on the test's SQLite database (a tmp_path, the
+    file tmp_path/anmeldung.db) or on a database URL (SQLite or PostgreSQL)."""
+    if isinstance(where, Path):
+        db = sqlite3.connect(where / "anmeldung.db")
+        try:
+            return db.execute(query, args).fetchall()
+        finally:
+            db.close()
+    engine = create_engine(where)
     try:
-        return db.execute(query, args).fetchall()
+        with engine.connect() as conn:
+            if engine.dialect.name != "sqlite":
+                query = query.replace("%", "%%").replace("?", "%s")
+            return [tuple(r) for r in conn.exec_driver_sql(query, tuple(args))]
     finally:
-        db.close()
+        engine.dispose()

@@ -1,15 +1,15 @@
-"""The registration loop end to end: Dovecot, the real CLI, SQLite, SMTP, the attendee's mailbox."""
+"""The registration loop end to end: Dovecot, the real CLI, SQLite or PostgreSQL, SMTP, the
+attendee's mailbox."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import json
-import sqlite3
 from pathlib import Path
 
 from anmeldung.devservers import append
-from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
+from conftest import EXAMPLES, MAILBOX_USER, MailServers, db_rows, run_cli, write_config
 
 
 def _folder_uids(servers: MailServers, folder: str) -> list[int]:
@@ -23,8 +23,8 @@ def _folder_uids(servers: MailServers, folder: str) -> list[int]:
         client.logout()
 
 
-def test_registration_loop(servers: MailServers, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "anmeldung.toml", servers)
+def test_registration_loop(servers: MailServers, tmp_path: Path, db_url: str) -> None:
+    config = write_config(tmp_path / "anmeldung.toml", servers, db_url=db_url)
     examples = sorted(EXAMPLES.glob("*.eml"))
     assert len(examples) >= 5
     client = servers.dovecot.imap(MAILBOX_USER)
@@ -40,20 +40,17 @@ def test_registration_loop(servers: MailServers, tmp_path: Path) -> None:
     assert f"{len(examples)} sent" in first.out, first.out
 
     # Database: every message recorded with its raw bytes, one registration each.
-    db = sqlite3.connect(tmp_path / "anmeldung.db")
-    rows = db.execute(
-        "SELECT mailbox, uidvalidity, uid, message_id, raw, status FROM messages"
-    ).fetchall()
+    rows = db_rows(
+        db_url, "SELECT mailbox, uidvalidity, uid, message_id, raw, status FROM messages"
+    )
     assert len(rows) == len(examples)
     assert all(r[1] and r[2] and r[4] for r in rows)
     assert {r[5] for r in rows} == {"processed"}
-    regs = dict(db.execute("SELECT email, name FROM registrations").fetchall())
+    regs = dict(db_rows(db_url, "SELECT email, name FROM registrations"))
     assert regs["j.mueller@stadt-bonn.example"]
     assert "ayse.yildiz@city-of-leeds.example" in regs
-    assert db.execute("SELECT count(*) FROM outbox WHERE status = 'sent'").fetchone()[0] == len(
-        examples
-    )
-    db.close()
+    sent = db_rows(db_url, "SELECT count(*) FROM outbox WHERE status = 'sent'")
+    assert sent[0][0] == len(examples)
 
     # Mailbox: the watched folder is empty, everything is in the processed folder.
     assert _folder_uids(servers, "INBOX") == []

@@ -1,4 +1,4 @@
-"""outbox.py on a real migrated SQLite file, and smtp.classify_smtp_error."""
+"""outbox.py on a real migrated database (SQLite and PostgreSQL), and smtp.classify_smtp_error."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 import smtplib
 from collections.abc import Iterator
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -22,9 +21,8 @@ PERMANENT = SendFailure("permanent", 550, "5.1.1 no such user")
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 't.db'}")
-    database.upgrade()
+def db(migrated_url: str) -> Iterator[Database]:
+    database = Database(migrated_url)
     yield database
     database.dispose()
 
@@ -327,3 +325,53 @@ def test_classified_reply_text_is_decoded() -> None:
         smtplib.SMTPRecipientsRefused({"a@x": (550, b"5.1.1 Empf\xc3\xa4nger unbekannt")})
     )
     assert refused.reply == "5.1.1 Empfänger unbekannt"
+
+
+def test_overlong_values_are_clipped_not_refused(db: Database) -> None:
+    """PostgreSQL enforces VARCHAR lengths (SQLite does not): odd data must not fail a poll."""
+    long = "Ä" * 400
+    address = "y" * 300 + "@example.org"
+    with db.transaction() as s:
+        reg = Registration(
+            email="gast@example.org",
+            contact_email="gast@example.org",
+            name=long,
+            title=long,
+            salutation=long,
+            organisation=long,
+            function=long,
+        )
+        s.add(reg)
+        s.flush()
+        row = outbox.enqueue(
+            s,
+            mail(),
+            trigger=f"confirmation:msg:1:to:{address}",
+            kind="confirmation",
+            recipient=address,
+            envelope_from="anmeldung@stadt.example",
+        )
+        assert row is not None
+        row_id = row.id
+    with db.transaction() as s:
+        # The same long trigger again is recognised (hashed, not cut): nothing is queued twice.
+        again = outbox.enqueue(
+            s,
+            mail(2),
+            trigger=f"confirmation:msg:1:to:{address}",
+            kind="confirmation",
+            recipient=address,
+            envelope_from="anmeldung@stadt.example",
+        )
+        assert again is None
+    with db.session() as s:
+        stored = s.scalars(select(Registration)).one()
+        assert stored.title is not None
+        assert len(stored.title) == 100
+        assert stored.title.endswith("…")
+        out = s.get(OutboxMessage, row_id)
+        assert out is not None
+        assert len(out.trigger) == 200
+        # No server takes such an address: recorded, never sent.
+        assert out.status == "suppressed"
+        assert "RFC 5321" in (out.last_error or "")

@@ -7,7 +7,6 @@ import email
 import email.policy
 from collections.abc import Iterator
 from email.message import EmailMessage
-from pathlib import Path
 
 import icalendar
 import pytest
@@ -87,9 +86,8 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    db = Database(f"sqlite:///{tmp_path / 't.db'}")
-    db.upgrade()
+def env(migrated_url: str) -> Iterator[Env]:
+    db = Database(migrated_url)
     base = make_config()
     config = dataclasses.replace(base, event=dataclasses.replace(base.event, capacity=1))
     yield Env(db, config, Composer(config))

@@ -102,7 +102,12 @@ def test_a_second_worker_on_one_sqlite_file_is_refused(
         second = run_cli(config, "run", check=False, timeout=30)
         assert second.code == 1
         assert f"another worker (pid {first.pid}) already runs on" in second.err
+        assert "anmeldung.db.worker.lock" in second.err
         assert "Traceback" not in second.err
+        # A one-off poll would race the worker just the same.
+        poll = run_cli(config, "poll", check=False, timeout=30)
+        assert poll.code == 1
+        assert f"another worker (pid {first.pid}) already runs on" in poll.err
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=20)
     finally:

@@ -40,9 +40,13 @@ def _inbox(servers: MailServers, user: str) -> list[EmailMessage]:
 
 
 def _setup(
-    servers: MailServers, tmp_path: Path, *examples: str, capacity: int | None = None
+    servers: MailServers,
+    tmp_path: Path,
+    *examples: str,
+    capacity: int | None = None,
+    db_url: str | None = None,
 ) -> Path:
-    config = write_config(tmp_path / "anmeldung.toml", servers, capacity=capacity)
+    config = write_config(tmp_path / "anmeldung.toml", servers, capacity=capacity, db_url=db_url)
     run_cli(config, "init")
     client = servers.dovecot.imap(MAILBOX_USER)
     try:
@@ -61,8 +65,8 @@ def _to(mail: ReceivedMail) -> str:
 # -- resend -------------------------------------------------------------------------------------
 
 
-def test_resend_twice_sends_twice(servers: MailServers, tmp_path: Path) -> None:
-    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml")
+def test_resend_twice_sends_twice(servers: MailServers, tmp_path: Path, db_url: str) -> None:
+    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", db_url=db_url)
     assert "1 sent" in run_cli(config, "poll").out
     servers.smtp.wait_for(1)
 
@@ -99,9 +103,9 @@ def test_resend_unknown_registration_is_one_line(servers: MailServers, tmp_path:
 
 
 def test_resend_all_unsent_picks_up_failed_confirmations(
-    servers: MailServers, tmp_path: Path
+    servers: MailServers, tmp_path: Path, db_url: str
 ) -> None:
-    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml")
+    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", db_url=db_url)
     servers.smtp.fail_next.append((550, "5.7.1 rejected for policy reasons"))
     assert "1 failed" in run_cli(config, "poll").out
     result = run_cli(config, "resend", "--all-unsent")
@@ -113,9 +117,16 @@ def test_resend_all_unsent_picks_up_failed_confirmations(
 # -- cancel -------------------------------------------------------------------------------------
 
 
-def test_cancel_promotes_the_waiting_person(servers: MailServers, tmp_path: Path) -> None:
+def test_cancel_promotes_the_waiting_person(
+    servers: MailServers, tmp_path: Path, db_url: str
+) -> None:
     config = _setup(
-        servers, tmp_path, "01-mueller-kaemmerei.eml", "02-schmidt-exchange.eml", capacity=1
+        servers,
+        tmp_path,
+        "01-mueller-kaemmerei.eml",
+        "02-schmidt-exchange.eml",
+        capacity=1,
+        db_url=db_url,
     )
     assert "2 sent" in run_cli(config, "poll").out
     before = {r["email"]: r["status"] for r in json.loads(run_cli(config, "list", "--json").out)}
@@ -164,9 +175,16 @@ def test_cancel_promotes_the_waiting_person(servers: MailServers, tmp_path: Path
     assert "already cancelled" in again.err
 
 
-def test_cancel_quiet_sends_no_cancellation(servers: MailServers, tmp_path: Path) -> None:
+def test_cancel_quiet_sends_no_cancellation(
+    servers: MailServers, tmp_path: Path, db_url: str
+) -> None:
     config = _setup(
-        servers, tmp_path, "01-mueller-kaemmerei.eml", "02-schmidt-exchange.eml", capacity=1
+        servers,
+        tmp_path,
+        "01-mueller-kaemmerei.eml",
+        "02-schmidt-exchange.eml",
+        capacity=1,
+        db_url=db_url,
     )
     run_cli(config, "poll")
     servers.smtp.wait_for(2)
@@ -251,8 +269,8 @@ def test_preview_of_a_real_registration(servers: MailServers, tmp_path: Path) ->
 # -- outbox -------------------------------------------------------------------------------------
 
 
-def test_outbox_lists_a_failed_row(servers: MailServers, tmp_path: Path) -> None:
-    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml")
+def test_outbox_lists_a_failed_row(servers: MailServers, tmp_path: Path, db_url: str) -> None:
+    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", db_url=db_url)
     assert "outbox is empty" in run_cli(config, "outbox").out
     servers.smtp.fail_next.append((550, "5.1.1 mailbox unavailable"))
     assert "1 failed" in run_cli(config, "poll").out
@@ -296,9 +314,14 @@ def _mail(sender: str, name: str, subject: str, body: str, message_id: str) -> b
     ).encode()
 
 
-def test_cancellation_and_repeat_by_mail(servers: MailServers, tmp_path: Path) -> None:
+def test_cancellation_and_repeat_by_mail(servers: MailServers, tmp_path: Path, db_url: str) -> None:
     config = _setup(
-        servers, tmp_path, "01-mueller-kaemmerei.eml", "02-schmidt-exchange.eml", capacity=1
+        servers,
+        tmp_path,
+        "01-mueller-kaemmerei.eml",
+        "02-schmidt-exchange.eml",
+        capacity=1,
+        db_url=db_url,
     )
     run_cli(config, "poll")
     servers.smtp.wait_for(2)

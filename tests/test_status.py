@@ -11,8 +11,10 @@ from anmeldung.status import Status, format_status
 from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
 
 
-def test_status_follows_the_worker_through_its_life(servers: MailServers, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "anmeldung.toml", servers, capacity=100)
+def test_status_follows_the_worker_through_its_life(
+    servers: MailServers, tmp_path: Path, db_url: str
+) -> None:
+    config = write_config(tmp_path / "anmeldung.toml", servers, capacity=100, db_url=db_url)
     run_cli(config, "init")
 
     # Never polled: a monitoring check must notice a worker that never started.

@@ -127,7 +127,10 @@ def poll(state: State) -> None:
 
     Exits non-zero with one line when the mailbox, the SMTP server or the config is unusable.
     """
-    stats = _worker(state).poll_once()
+    worker = _worker(state)
+    # One SQLite database takes one worker: a poll beside a running `run` would race it.
+    with worker.db.worker_lock():
+        stats = worker.poll_once()
     ib, ob = stats.inbox, stats.outbox
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(ib.kinds.items())) or "none"
     # "to review" is every message that went to the review folder (unclear mail and failures

@@ -115,8 +115,9 @@ class Database:
             except BlockingIOError:
                 holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
                 raise DatabaseError(
-                    f"another worker (pid {holder}) already runs on {path}; one SQLite database "
-                    "takes one worker (use PostgreSQL for several)"
+                    f"another worker (pid {holder}) already runs on {path} (it holds the lock "
+                    f"file {lock_path}); one SQLite database takes one worker (`run` or `poll`): "
+                    "stop it first, or use PostgreSQL for several workers"
                 ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)

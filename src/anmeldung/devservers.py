@@ -28,10 +28,12 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 __all__ = [
     "DovecotServer",
+    "PostgresServer",
     "ReceivedMail",
     "SmtpSink",
     "append",
     "find_dovecot",
+    "find_postgres",
     "free_port",
 ]
 
@@ -55,6 +57,28 @@ def find_dovecot() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return shutil.which("dovecot")
+
+
+def find_postgres() -> Path | None:
+    """The directory with PostgreSQL's initdb and postgres (pg_config, else the newest
+    /usr/lib/postgresql/*/bin, Debian's layout), or None."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            )
+            candidates.append(Path(out.stdout.strip()))
+
+    def version(path: Path) -> tuple[int, ...]:
+        return tuple(int(p) for p in path.parent.name.split(".") if p.isdigit())
+
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
+    for directory in candidates:
+        if all(os.access(directory / name, os.X_OK) for name in ("initdb", "postgres")):
+            return directory
+    return None
 
 
 def free_port() -> int:
@@ -132,7 +156,7 @@ def _kill_group(pgid: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
         time.sleep(0.01)
-    raise RuntimeError(f"dovecot processes {_group_members(pgid)} survived SIGKILL")
+    raise RuntimeError(f"processes {_group_members(pgid)} of group {pgid} survived SIGKILL")
 
 
 class DovecotServer:
@@ -470,6 +494,274 @@ class DovecotServer:
                 parts.append(f"--- {path.name} (last lines) ---")
                 parts.extend(tail)
         return "\n".join(parts)
+
+
+class PostgresServer:
+    """PostgreSQL from ``initdb`` in ``root`` (a temp dir), on 127.0.0.1 and a free port.
+
+    A throwaway server for tests and benchmarks: fsync and synchronous commit are off (a
+    crash loses the data, which is thrown away anyway). ``user`` is the superuser, logging in
+    with ``password`` over TCP (scram-sha-256). As root the server runs as the ``postgres``
+    system user, since initdb and postgres refuse to run as root; otherwise as the current
+    user. The unix socket lives in the temp dir too, never in /var/run/postgresql.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        user: str = "anmeldung",
+        password: str = "secret",  # noqa: S107 (test server)
+    ) -> None:
+        self.root = Path(root).absolute()
+        self.user = user
+        self.password = password
+        self.host = HOST
+        self.port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._short_socket_dir: Path | None = None
+        self._run_as: str | None = "postgres" if os.geteuid() == 0 else None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "postgres.log"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self._short_socket_dir or self.root / "run"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def url(self, database: str = "postgres") -> str:
+        """A SQLAlchemy URL (psycopg 3) for ``database`` on this server."""
+        return (
+            f"postgresql+psycopg://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+        )
+
+    def start(self) -> None:
+        """initdb (once), start postgres and wait until it takes connections."""
+        if self.running:
+            return
+        bindir = find_postgres()
+        if bindir is None:
+            raise RuntimeError(
+                "PostgreSQL not installed (no initdb/postgres from pg_config or in "
+                "/usr/lib/postgresql/*/bin): apt-get install postgresql"
+            )
+        self._prepare_dirs()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb(bindir)
+        self._log = self.log_path.open("ab")
+        settings = {
+            "listen_addresses": HOST,
+            "port": str(self.port),
+            "unix_socket_directories": str(self.socket_dir),
+            # Throwaway data: durability buys nothing here and costs most of the time.
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "300",
+            "shared_buffers": "64MB",
+            "log_min_messages": "warning",
+        }
+        args = [str(bindir / "postgres"), "-D", str(self.data_dir)]
+        for key, value in settings.items():
+            args += ["-c", f"{key}={value}"]
+        self._proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: stop()/kill() find every backend
+            user=self._run_as,
+            group=self._run_as,
+            extra_groups=[] if self._run_as else None,
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: end sessions, checkpoint), SIGKILL after a while; idempotent."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        self._reap()
+        if self._short_socket_dir is not None:
+            shutil.rmtree(self._short_socket_dir, ignore_errors=True)
+            self._short_socket_dir = None
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend (a crash)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        self._reap()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- databases ---------------------------------------------------------------------------
+
+    def execute(self, sql: str) -> None:
+        """Run one statement outside a transaction (CREATE/DROP DATABASE) as the superuser."""
+        import psycopg
+
+        with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
+            conn.execute(sql.encode())
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """CREATE DATABASE ``name`` (a copy of ``template``: fast); returns its URL."""
+        _check_identifier(name)
+        sql = f'CREATE DATABASE "{name}"'
+        if template is not None:
+            _check_identifier(template)
+            sql += f' TEMPLATE "{template}"'
+        self.execute(sql)
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        _check_identifier(name)
+        # WITH (FORCE), PostgreSQL 13+: a test that leaked a connection must not block this.
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _dsn(self, database: str) -> str:
+        return (
+            f"host={self.host} port={self.port} dbname={database} user={self.user} "
+            f"password={self.password} connect_timeout=5"
+        )
+
+    def _prepare_dirs(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if (
+            self._short_socket_dir is None
+            and len(str(self.root / "run" / f".s.PGSQL.{self.port}.lock")) > _SUN_PATH_MAX
+        ):
+            self._short_socket_dir = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
+        self.socket_dir.mkdir(exist_ok=True)
+        if self._run_as is None:
+            return
+        # As root, the server runs as `postgres`: it must traverse every directory above
+        # root (pytest's tmp_path parents are 0700) and own its own tree.
+        for directory in (self.root, *self.root.parents):
+            mode = directory.stat().st_mode
+            if not mode & 0o001:
+                directory.chmod(mode | 0o001)
+        entry = pwd.getpwnam(self._run_as)
+        for path in (self.root, self.socket_dir):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _initdb(self, bindir: Path) -> None:
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        if self._run_as is not None:
+            entry = pwd.getpwnam(self._run_as)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        args = [
+            str(bindir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            self.user,
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            # UTF-8 with a Unicode-aware lower() (the search in `anmeldung list`); C.UTF-8 is
+            # built into glibc on Debian, no locales package needed.
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ]
+        done = subprocess.run(
+            args,
+            capture_output=True,
+            timeout=120,
+            check=False,
+            user=self._run_as,
+            group=self._run_as,
+            extra_groups=[] if self._run_as else None,
+            cwd=self.root,
+        )
+        pwfile.unlink()
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace")
+            raise RuntimeError(
+                f"initdb in {self.data_dir} failed (status {done.returncode}):\n"
+                + "\n".join(output.splitlines()[-_LOG_TAIL_LINES:])
+            )
+
+    def _wait_ready(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + _START_TIMEOUT
+        last_error = "no answer"
+        while True:
+            proc = self._proc
+            if proc is None or proc.poll() is not None:
+                code = None if proc is None else proc.returncode
+                raise RuntimeError(self._failure(f"postgres exited with status {code}"))
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    self._failure(f"no connection within {_START_TIMEOUT:.0f} s ({last_error})")
+                )
+            try:
+                with psycopg.connect(self._dsn("postgres")):
+                    return
+            except psycopg.OperationalError as exc:
+                last_error = str(exc).strip()
+                time.sleep(0.05)
+
+    def _reap(self) -> None:
+        proc = self._proc
+        if proc is not None:
+            _kill_group(proc.pid)
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _failure(self, reason: str) -> str:
+        parts = [f"PostgreSQL in {self.root} did not start: {reason}"]
+        try:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
+        except OSError:
+            tail = []
+        if tail:
+            parts.append("--- postgres.log (last lines) ---")
+            parts.extend(tail)
+        return "\n".join(parts)
+
+
+def _check_identifier(name: str) -> None:
+    if not name or not all(ch.isalnum() or ch == "_" for ch in name) or not name.isascii():
+        raise ValueError(f"not a plain database name: {name!r}")
 
 
 @dataclass

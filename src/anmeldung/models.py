@@ -53,6 +53,27 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+class Clipped(TypeDecorator[str]):
+    """VARCHAR(n) that cuts an over-long value to n characters instead of failing.
+
+    SQLite ignores the length, PostgreSQL refuses the whole transaction ("value too long"),
+    which would turn one odd mail (a 150-character job title) into a poll that fails forever.
+    Only for text that is shown to people, never for keys.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or len(value) <= self.length:
+            return value
+        return value[: self.length - 1] + "…"
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -76,16 +97,16 @@ class InboundMessage(Base):
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     uid: Mapped[int | None] = mapped_column(BigInteger)
     message_key: Mapped[str] = mapped_column(String(1000))  # normalised Message-ID or sha256:…
-    message_id: Mapped[str | None] = mapped_column(String(1000))
-    sender: Mapped[str] = mapped_column(String(320), default="")
-    sender_name: Mapped[str] = mapped_column(String(200), default="")
-    subject: Mapped[str] = mapped_column(String(1000), default="")
+    message_id: Mapped[str | None] = mapped_column(Clipped(1000))
+    sender: Mapped[str] = mapped_column(Clipped(320), default="")
+    sender_name: Mapped[str] = mapped_column(Clipped(200), default="")
+    subject: Mapped[str] = mapped_column(Clipped(1000), default="")
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # the Date header
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     size: Mapped[int] = mapped_column(Integer, default=0)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     kind: Mapped[str] = mapped_column(String(20), default="other")
-    reason: Mapped[str] = mapped_column(String(100), default="")
+    reason: Mapped[str] = mapped_column(Clipped(100), default="")
     language: Mapped[str] = mapped_column(String(5), default="de")
     # received -> processed | review | ignored; "error" while a handling attempt failed
     status: Mapped[str] = mapped_column(String(20), default="received")
@@ -105,11 +126,11 @@ class Registration(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
-    name: Mapped[str | None] = mapped_column(String(200))
-    title: Mapped[str | None] = mapped_column(String(100))
-    salutation: Mapped[str | None] = mapped_column(String(20))
-    organisation: Mapped[str | None] = mapped_column(String(300))
-    function: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(Clipped(200))
+    title: Mapped[str | None] = mapped_column(Clipped(100))
+    salutation: Mapped[str | None] = mapped_column(Clipped(20))
+    organisation: Mapped[str | None] = mapped_column(Clipped(300))
+    function: Mapped[str | None] = mapped_column(Clipped(200))
     # Where confirmations go: the attendee's own address, or the sender who registered them.
     contact_email: Mapped[str] = mapped_column(String(320))
     language: Mapped[str] = mapped_column(String(5), default="de")
@@ -147,10 +168,10 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(40))  # confirmation, ...
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id"))
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    recipient: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(Clipped(320))
     sender: Mapped[str] = mapped_column(String(320))  # envelope MAIL FROM
     message_id: Mapped[str] = mapped_column(String(500))  # ours, without angle brackets
-    subject: Mapped[str] = mapped_column(String(1000))
+    subject: Mapped[str] = mapped_column(Clipped(1000))
     body: Mapped[bytes] = mapped_column(LargeBinary)  # the complete rendered RFC 5322 message
     status: Mapped[str] = mapped_column(String(20), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import hashlib
 from collections.abc import Sequence
 from email.message import EmailMessage
 
@@ -15,6 +16,8 @@ from .models import OutboxMessage, Registration, utcnow
 from .smtp import SendFailure
 
 MAX_ATTEMPTS = 8
+MAX_ADDRESS = 254  # RFC 5321 4.5.3.1.3: a path is at most 256 octets with its angle brackets
+MAX_TRIGGER = 200  # the column's length (PostgreSQL enforces it)
 LEASE = dt.timedelta(minutes=10)  # a claimed row not finished by then is from a dead worker
 BACKOFF_BASE = dt.timedelta(minutes=1)
 BACKOFF_MAX = dt.timedelta(hours=6)
@@ -39,8 +42,11 @@ def enqueue(
     queues the same mail twice. With ``suppress`` (a reason) the row is recorded as
     "suppressed" and never sent, so the report can say what was held back and why.
     """
+    trigger = bounded_trigger(trigger)
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.trigger == trigger)):
         return None
+    if len(recipient) > MAX_ADDRESS and not suppress:
+        suppress = f"recipient address longer than {MAX_ADDRESS} characters (RFC 5321)"
     row = OutboxMessage(
         trigger=trigger,
         kind=kind,
@@ -58,6 +64,15 @@ def enqueue(
     session.add(row)
     session.flush()
     return row
+
+
+def bounded_trigger(trigger: str) -> str:
+    """``trigger`` itself, or when too long for its column (it names an address, which may be
+    long) a prefix and a hash of the whole, which stays unique where cutting would not."""
+    if len(trigger) <= MAX_TRIGGER:
+        return trigger
+    digest = hashlib.sha256(trigger.encode()).hexdigest()
+    return f"{trigger[: MAX_TRIGGER - len(digest) - 1]}#{digest}"
 
 
 def fuse_reason(

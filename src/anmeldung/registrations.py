@@ -15,7 +15,7 @@ from .compose import Composer, Person, Reply
 from .config import Config
 from .extract import REVIEW_BELOW, Attendee
 from .models import InboundMessage, OutboxMessage, Registration, utcnow
-from .outbox import enqueue, fuse_reason
+from .outbox import MAX_ADDRESS, enqueue, fuse_reason
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,10 @@ def _register(
         return Handled("review", note="nobody to register could be identified")
     if any(a.confidence < REVIEW_BELOW for a in attendees):
         return Handled("review", note="low confidence in the extracted names")
-
     sender = analysis.parsed.sender
+    if any(len(a.email or sender) > MAX_ADDRESS for a in attendees):
+        return Handled("review", note="an address is longer than RFC 5321 allows")
+
     # Counted before anything is added: a pending new row (status defaults to "confirmed")
     # would otherwise be flushed into the count and take its own place.
     taken = _confirmed_count(session)
