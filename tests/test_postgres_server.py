@@ -21,7 +21,8 @@ def test_starts_on_loopback_takes_a_database_and_stops(tmp_path: Path) -> None:
     server = PostgresServer(tmp_path / "pg")
     with server:
         url = server.create_database("example")
-        assert url.startswith("postgresql+psycopg://") and f":{server.port}/example" in url
+        assert url.startswith("postgresql+psycopg://")
+        assert f":{server.port}/example" in url
         dsn = url.replace("postgresql+psycopg", "postgresql")
         with psycopg.connect(dsn) as conn:
             row = conn.execute(
