@@ -595,3 +595,25 @@ def test_long_wrapped_registration_sentence() -> None:
         "Tagung am 18. März\n2027 an.\n"
     )
     assert run(mail("Subject: Re: Einladung", body)).kind == "registration"
+
+
+def test_yes_followed_by_und_is_a_registration() -> None:
+    body = "Gern nehme ich an der Tagung teil und bitte um eine kurze Bestätigung.\n"
+    assert run(mail("Subject: Re: Einladung", body)).kind == "registration"
+
+
+def test_already_registered_over_a_wrapped_line_is_no_new_registration() -> None:
+    body = (
+        "unser Kämmerer ist bei Ihnen schon für die\nTagung am 9. Juni angemeldet. Wohin "
+        "dürfen wir die Rechnung schicken?\n"
+    )
+    assert run(mail("Subject: Rechnung", body)).kind == "other"
+
+
+def test_a_substitute_is_a_registration() -> None:
+    body = (
+        "Herr Lutz Hanke kann leider nicht teilnehmen. Stattdessen kommt Frau Ida Wenz "
+        "(i.wenz@stadt-peine.example).\n"
+    )
+    c = run(mail("Subject: Teilnehmerwechsel", body))
+    assert (c.kind, c.reason) == ("registration", "substitute")

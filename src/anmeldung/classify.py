@@ -485,7 +485,7 @@ _HEAD_CHARS = 3000  # intent lives at the top; long mails (newsletters) should n
 _G = r"(?:[^.\n!?]|\n(?![ \t>]*\n))"
 
 _CANCEL = re.compile(
-    r"(?im)(?:\babmeld\w*|\bmelde[nt]?\b" + _G + r"{0,60}?\bab\b(?=\s*(?:[.!,;]|$))"
+    r"(?im)(?:\babmeld\w*|\bmelde[nt]?\b" + _G + r"{0,60}?\bab\b(?=\s*(?:[.!,;]|$|und\b))"
     r"|\bstornier\w*|\bstorno\b|\babsage\b|\bsage[n]? (?:\w+ ){0,3}ab\b|\babsagen\b"
     r"|\b(?:kann|können|könnte|werde|werden)\b(?:[^.\n]{0,40}?)\bnicht\b"
     r"(?:[^.\n]{0,30}?)\b(?:teilnehmen|kommen|dabei sein)\b"
@@ -502,7 +502,7 @@ _CANCEL = re.compile(
 _REGISTER = re.compile(
     # "Anmeldung", "anmelden", the form; not "Anmeldeteam", "Anmeldeschluss", "Anmeldefrist".
     r"(?im)(?:\banmeld(?:e|en|et|est|ung|ungen|eformular\w*|ebogen\w*)\b"
-    r"|\bmelde[nt]?\b" + _G + r"{0,200}?\ban\b(?=\s*(?:[.!,;:]|$))"
+    r"|\bmelde[nt]?\b" + _G + r"{0,200}?\ban\b(?=\s*(?:[.!,;:]|$|und\b|and\b))"
     r"|\bangemeldet\b"
     # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
@@ -513,8 +513,9 @@ _REGISTER = re.compile(
     r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b"
     r"|\b(?:reserve|book|save|hold)\b(?: (?:me|us))?(?: (?:a|one|two|three|four|\d+))?"
     r"(?: more)? (?:seats?|places?|spots?|tickets?)\b"
-    r"|\bnehme[n]?\b" + _G + r"{0,60}?\bteil\b(?=\s*(?:[.!,;]|$))"
-    r"|\bzusage\b|\bsage[n]?\b" + _G + r"{0,60}?\bzu\b(?=\s*(?:[.!,;]|$))|\bzusagen\b"
+    r"|\bnehme[n]?\b" + _G + r"{0,60}?\bteil\b(?=\s*(?:[.!,;]|$|und\b))"
+    r"|\baufnahme in die teilnehme\w*"
+    r"|\bzusage\b|\bsage[n]?\b" + _G + r"{0,60}?\bzu\b(?=\s*(?:[.!,;]|$|und\b))|\bzusagen\b"
     r"|\bteilnahme\b|\bteilnehmen\b|\bteilnehmer(?:in|innen|n)?\b"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
     r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
@@ -571,7 +572,7 @@ _OTHERS_ASKED = re.compile(
 # mich vor zwei Wochen angemeldet") or that something is no registration registers nobody.
 _REG_WORD = r"(?:anmeld\w*|angemeldet|registr\w*|teilnahme|zusage)"
 _NOT_NEW = re.compile(
-    r"(?i)\b(?:bereits|schon|already)\b[^,;.!?\n]{0,40}?\b(?:angemeldet|registered|bestätigt"
+    r"(?i)\b(?:bereits|schon|already)\b" + _G + r"{0,60}?\b(?:angemeldet|registered|bestätigt"
     r"|confirmed)\b"
     r"|\bhabe\s+(?:ich\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
     r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
@@ -605,8 +606,20 @@ _UNSUBSCRIBE_HINT = re.compile(
 )
 
 
+# A substitute ("An seiner Stelle kommt Frau X", "instead, my colleague Y will attend"): the
+# desk registers the newcomer; the mail is a registration, the cancelled name is left out.
+_SUBSTITUTE = re.compile(
+    r"(?i)\b(?:an (?:seiner|ihrer) stelle|statt (?:seiner|ihrer)|stattdessen"
+    r"|als (?:ersatz|vertretung)|in (?:seiner|ihrer) vertretung|vertritt (?:ihn|sie)"
+    r"|teilnehmerwechsel|in (?:his|her) place"
+    r"|instead)\b"
+)
+
+
 def cancellation(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     head = _UNSUBSCRIBE_HINT.sub(" ", intent_text(inc.unquoted[:_HEAD_CHARS]))
+    if _SUBSTITUTE.search(head) and _register_intent(head):
+        return Classification("registration", "substitute")
     if _SELF_EXCLUDED.search(head) and _register_intent(_SELF_EXCLUDED.sub(" ", head)):
         head = _SELF_EXCLUDED.sub(" ", head)
     # In a reply to our mail the subject is ours ("Re: Ihre Abmeldung ..."), so only the body.

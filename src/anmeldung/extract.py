@@ -137,19 +137,24 @@ def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
     records: list[dict[str, str]] = []
     fields: list[str | None] | None = None
     for cells in rows:
-        cells = [c.strip(" *") for c in cells if c.strip(" *")]
+        # Empty cells keep their column ("Frau |  | Katrin"); only a border's are dropped.
+        cells = [c.strip(" *") for c in cells]
+        while cells and not cells[0]:
+            cells.pop(0)
+        while cells and not cells[-1]:
+            cells.pop()
         if fields is not None and len(cells) == len(fields):
             rec = {
                 f: clean_line(c, MAX_FIELD_CHARS)
                 for f, c in zip(fields, cells, strict=True)
-                if f and len(c) <= MAX_FIELD_CHARS
+                if f and c and len(c) <= MAX_FIELD_CHARS
             }
             if rec:
                 records.append(rec)
             continue
         if records:
             break  # the table ended
-        header = [_label_field(c) for c in cells] if len(cells) >= 2 else []
+        header = [_label_field(c) if c else None for c in cells] if len(cells) >= 2 else []
         named = {"name", "name_rev", "given"} & set(header)
         fields = header if named and all(header) else None
     return records if any(_record_person(r) for r in records) else []
@@ -324,9 +329,29 @@ def part_kind(part: str) -> str:
     return "other"
 
 
+# "Kämmerin der Stadt Lippstadt", "Fraktion X im Rat der Stadt Lünen": the body named inside.
+_OF_BODY = re.compile(
+    r"\b(?:im|in der|der|des)\s+((?:(?:Rat|Kreistag|Gemeinderat|Stadtrat) (?:der|des) )?"
+    r"(?:Stadt|Gemeinde|Kreises|Landkreises|Samtgemeinde|Verbandsgemeinde)\s+[A-ZÄÖÜ][\w-]*"
+    r"(?:\s\([^)]{1,20}\))?)$"
+)
+
+
 def organisation_of(line: str) -> tuple[str | None, str]:
     """(organisation, "org"|"dept"|"") of one line: department and function parts dropped."""
     line = clean_line(line, MAX_FIELD_CHARS * 2).strip()
+    inner = _OF_BODY.search(line)
+    prefix = line[: inner.start()].strip() if inner else ""
+    if (
+        inner
+        and part_kind(prefix) != "org"
+        and not re.search(r"(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat)$", prefix)
+    ):
+        body = inner.group(1)
+        if not re.match(r"(?:Rat|Kreistag|Gemeinderat|Stadtrat) ", body):
+            body = re.sub(r"^(Land)?[Kk]reises\b", lambda m: (m.group(1) or "") + "kreis", body)
+            body = body[:1].upper() + body[1:]
+        return body[:MAX_FIELD_CHARS], "org"
     if line.startswith("(") and line.endswith(")"):
         line = line[1:-1].strip()
     if not line:
@@ -475,12 +500,28 @@ _SUB_UNIT = re.compile(r"(?i)^(?:institut|lehrstuhl|zentrum|seminar|arbeitsberei
 _PARENT = re.compile(r"(?i)universit|hochschule|college|akademie|academy")
 
 
+def _join_wrapped_body(lines: list[str]) -> list[str]:
+    """ "Kämmerin der Stadt" + "Lippstadt" on the next line is one line."""
+    out: list[str] = []
+    for line in lines:
+        if (
+            out
+            and re.search(r"\b(?:der|des) (?:Stadt|Gemeinde|Kreises|Landkreises)$", out[-1])
+            and (re.fullmatch(r"[A-ZÄÖÜ][\w-]*(?: \([^)]{1,20}\))?", line.strip()))
+        ):
+            out[-1] = f"{out[-1]} {line.strip()}"
+        else:
+            out.append(line)
+    return out
+
+
 def read_signature(lines: list[str], hint: PersonName | None = None) -> Signature:
     """Name, organisation and function from signature lines (or "Name, Org" one-liners)."""
     person: PersonName | None = None
     org: str | None = None
     dept: str | None = None
     function: str | None = None
+    lines = _join_wrapped_body(lines)
     for line in lines:
         whole = parse_person(line) or _one_token_match(line, hint)
         if whole and person is None:
@@ -534,9 +575,14 @@ _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
     r"|zurück(?:nehm|zieh|genommen|gezogen)|nicht\s+wahrnehm|erkrankt"
     r"|doch nicht|leider nicht|can(?:no|')t\s+(?:attend|come|make)"
+    r"|\b(?:kann|können|könnte|wird|werden)\b(?:[^.]|(?<=\d)\.){0,60}\bnicht\b[^.]{0,40}"
+    r"\b(?:teilnehmen|kommen"
+    r"|dabei sein)\b"
 )
 _SELF = re.compile(
-    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
+    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i"
+    r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
+    r"|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
 )
 
@@ -562,6 +608,7 @@ _STAYS = re.compile(
 )
 
 
+_FOR_ME = re.compile(r"(?i)\b(?:für|for)\s+(?:mich|me|uns|us|myself)\b")
 # Where the confirmation goes ("senden Sie die Bestätigungen an mich") is not who attends.
 _MAIL_TO_ME = re.compile(r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b")
 
@@ -576,6 +623,13 @@ class Mention:
 
 
 _LOWER_IN_NAME = frozenset("von van vom zu zum der de den di da rer. pol. nat. med. phil.".split())
+
+
+_PARTICLE_END = frozenset("von vom van der den de zu zum zur".split())
+_NOUN_AFTER_VON = frozenset(
+    "Liste Teilnehmerliste Tagung Fachtagung Veranstaltung Anmeldung Konferenz Symposium Stadt"
+    " Gemeinde Kreis Landkreis Verwaltung Kämmerei Stadtwerke Universität Hochschule".split()
+)
 
 
 def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, int]:
@@ -595,13 +649,16 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
         chunk = text[: tokens[n - 1].end()].rstrip(".")
         if chunk.endswith(("Dr", "Prof")):
             continue
+        last = tokens[n - 1].group(0)
+        if last.lower() in _PARTICLE_END or last in _NOUN_AFTER_VON:
+            continue  # "Frau Vera Lind von der Liste": "von der" starts no name here
         person = parse_person(chunk, min_tokens=1 if with_salutation else 2)
         if person:
             return person, tokens[n - 1].end()
     return None, 0
 
 
-def mentions(main: str) -> list[Mention]:
+def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     """People registered (or cancelled) in the text: list items and named people next to a verb."""
     found: list[Mention] = []
     in_list = False  # lines after "Es nehmen teil:" are a list even without bullets
@@ -621,8 +678,8 @@ def mentions(main: str) -> list[Mention]:
     listed = {x.person.name for x in found}
     sents = sentences(main)
     for i, sent in enumerate(sents):
-        if _STAYS.search(sent):
-            continue
+        if _STAYS.search(sent) or (not cancelling and _CANCEL.search(sent)):
+            continue  # named, but not by what this mail does ("Herr X kann leider nicht")
         verb_here = bool(_VERB.search(sent))
         # "Could you book two places? One for me and one for my colleague X": the verb may be
         # in the sentence before, for a colleague named with an address.
@@ -788,7 +845,7 @@ def extract_attendees(msg: ParsedMessage, kind: str | None = None) -> list[Atten
         people = [a if a.organisation else replace(a, organisation=shared_org) for a in people]
 
     if not people:
-        for mention in _addresses_in_prose(mentions(main), main, address):
+        for mention in _addresses_in_prose(mentions(main, cancelling), main, address):
             people.append(
                 _attendee(
                     mention.email or address,
@@ -836,7 +893,11 @@ def _merge_sender(
         sents = ["" if _NOT_ME.search(s) else s for s in sents]
     selfish = any(
         _SELF.search(s)
-        and (verbs.search(s) or (i > 0 and not _VERB.search(s) and verbs.search(sents[i - 1])))
+        and (
+            verbs.search(s)
+            # "… two places? One for me and one for my colleague": the verb came before.
+            or (i > 0 and _FOR_ME.search(s) and not _VERB.search(s) and verbs.search(sents[i - 1]))
+        )
         for i, s in enumerate(sents)
     )
     if selfish:
@@ -891,7 +952,11 @@ def _names_local(a: Attendee, email: str) -> bool:
 
 def _self_position(main: str) -> str:
     """'first' for "ich melde mich und meinen Kollegen …", else 'last' ("… und ich")."""
-    m = re.search(r"(?i)\b(?:mich|myself|me)\b", main)
+    m = re.search(
+        r"(?i)\b(?:mich|myself|me|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
+        r"|registration|attendance|place|booking))\b",
+        main,
+    )
     n = re.search(r"(?i)\b(?:Herrn?|Frau|Kolleg|Mr|Ms|Dr\.)", main)
     return "first" if m and (n is None or m.start() < n.start()) else "last"
 
@@ -960,7 +1025,7 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
     org = org or hint_org
     if org is None:
         m = _ORG_PHRASE.search(main) or _ORG_PHRASE_EN.search(main)
-        org = m.group(1) if m else None
+        org = re.sub(r"(?<=\w{3})\.$", "", m.group(1)) if m else None  # the sentence's full stop
     function = sig.function or (sig.person.function if sig.person else None)
     return _Sender(address, person, org, function, confidence, suspicious)
 
