@@ -19,9 +19,11 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from anmeldung.config import load_config
 from anmeldung.db import Database
 from anmeldung.devservers import ReceivedMail, append
 from anmeldung.models import OutboxMessage, Registration, utcnow
+from anmeldung.pipeline import Worker
 from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
 
 MUELLER = "j.mueller@stadt-bonn.example"
@@ -322,3 +324,25 @@ def test_a_batch_uses_one_smtp_connection(servers: MailServers, tmp_path: Path) 
         "batch",
         f"{len(rows)} mails sent in one poll over {connections} SMTP connection",
     )
+
+
+def test_a_backlog_larger_than_one_claim_goes_out_in_one_flush(
+    servers: MailServers, tmp_path: Path
+) -> None:
+    sink = servers.smtp
+    examples = sorted(p.name for p in EXAMPLES.glob("0*.eml"))
+    config = _setup(servers, tmp_path, *examples)
+    db = _db(config)
+    try:
+        worker = Worker(load_config(config), db)
+        worker.process_inbox_once()
+        queued = _rows(config)
+        assert len(queued) >= 3
+        before = sink.connections
+        stats = worker.flush_outbox_once(limit=2)  # claims 2 at a time, sends them all
+    finally:
+        db.dispose()
+    assert (stats.claimed, stats.sent) == (len(queued), len(queued))
+    assert {r.status for r in _rows(config)} == {"sent"}
+    assert len(sink.wait_for(len(queued))) == len(queued)
+    assert sink.connections - before == 1

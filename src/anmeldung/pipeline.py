@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import case, exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .analyse import Analysis, analyse
@@ -387,19 +387,42 @@ class Worker:
     # -- outbox -------------------------------------------------------------------------------
 
     def flush_outbox_once(self, limit: int = 500) -> OutboxStats:
-        """Send every due outbox row over one SMTP connection."""
+        """Send every due outbox row over one SMTP connection, claiming ``limit`` at a time.
+
+        A backlog of thousands of replies goes out in this one call (not ``limit`` per poll,
+        which left a 10,000-mail backlog unanswered for 20 polls); claiming in batches keeps
+        the lease on each row short and the memory for bodies bounded.
+        """
         with self.send_lock:
             return self._flush_outbox(limit)
 
     def _flush_outbox(self, limit: int) -> OutboxStats:
         stats = OutboxStats()
-        with self.db.transaction() as s:
-            rows = claim_due(s, limit)
-            claimed = [(r.id, r.sender, r.recipient, r.body, r.message_id) for r in rows]
-        stats.claimed = len(claimed)
-        if not claimed:
-            self._copy_to_sent_folder(stats)
-            return stats
+        conn: SmtpConnection | None = None
+        try:
+            while not self.stop.is_set():
+                with self.db.transaction() as s:
+                    rows = claim_due(s, limit)
+                    claimed = [(r.id, r.sender, r.recipient, r.body, r.message_id) for r in rows]
+                if not claimed:
+                    break
+                stats.claimed += len(claimed)
+                if conn is None:
+                    conn = self._open_smtp(claimed)
+                try:
+                    broken = self._send_claimed(conn, claimed, stats)
+                finally:
+                    self._release_untried(claimed)
+                if broken or len(claimed) < limit:
+                    break
+        finally:
+            if conn is not None:
+                conn.close()
+        self._copy_to_sent_folder(stats)
+        return stats
+
+    def _open_smtp(self, claimed: list[tuple[int, str, str, bytes, str]]) -> SmtpConnection:
+        """Open the SMTP session; on failure give the claimed rows back and raise."""
         try:
             conn = self.smtp_factory()
             conn.open()
@@ -415,47 +438,63 @@ class Worker:
             # login, e.g. a revoked OAuth2 token, stops every reply).
             self._mailbox_state(error=str(exc))
             raise
-        try:
-            for row_id, sender, recipient, body, message_id in claimed:
-                if self.stop.is_set():
-                    break
-                try:
-                    conn.send(sender, recipient, body)
-                except Exception as exc:
-                    failure = classify_smtp_error(exc)
-                    with self.db.transaction() as s:
-                        status = mark_failed(s, row_id, failure)
-                    stats.failed += status == "failed"
-                    stats.retry += status == "retry"
-                    # The server's reply text often quotes the recipient's address: personal
-                    # data stays at DEBUG, the code and outcome are enough to act on.
-                    log.warning(
-                        "outbox #%s: SMTP %s (%s) -> %s",
-                        row_id,
-                        failure.code or "error",
-                        failure.outcome,
-                        status,
-                    )
-                    log.debug("outbox #%s (%s): %s", row_id, message_id, failure)
-                    if failure.outcome != "permanent":
-                        break  # the connection is suspect; the rest waits for the next cycle
-                    continue
+        return conn
+
+    def _send_claimed(
+        self,
+        conn: SmtpConnection,
+        claimed: list[tuple[int, str, str, bytes, str]],
+        stats: OutboxStats,
+    ) -> bool:
+        """Send claimed rows in order; True when the connection broke (the rest waits)."""
+        for row_id, sender, recipient, body, message_id in claimed:
+            if self.stop.is_set():
+                return False
+            try:
+                conn.send(sender, recipient, body)
+            except Exception as exc:
+                failure = classify_smtp_error(exc)
                 with self.db.transaction() as s:
-                    mark_sent(s, row_id)
-                stats.sent += 1
-                log.info("outbox #%s (%s): sent", row_id, message_id)
-        finally:
-            conn.close()
-        # Rows claimed but not tried (stop or a broken connection) go back to the queue.
+                    status = mark_failed(s, row_id, failure)
+                stats.failed += status == "failed"
+                stats.retry += status == "retry"
+                # The server's reply text often quotes the recipient's address: personal
+                # data stays at DEBUG, the code and outcome are enough to act on.
+                log.warning(
+                    "outbox #%s: SMTP %s (%s) -> %s",
+                    row_id,
+                    failure.code or "error",
+                    failure.outcome,
+                    status,
+                )
+                log.debug("outbox #%s (%s): %s", row_id, message_id, failure)
+                if failure.outcome != "permanent":
+                    return True  # the connection is suspect; the rest waits for the next cycle
+                continue
+            with self.db.transaction() as s:
+                mark_sent(s, row_id)
+            stats.sent += 1
+            log.info("outbox #%s (%s): sent", row_id, message_id)
+        return False
+
+    def _release_untried(self, claimed: list[tuple[int, str, str, bytes, str]]) -> None:
+        """Rows claimed but not tried (stop or a broken connection) go back to the queue."""
+        # One UPDATE, not a load per row: after a full batch every row is already sent.
         with self.db.transaction() as s:
-            for row_id, *_ in claimed:
-                row = s.get(OutboxMessage, row_id)
-                if row is not None and row.status == "sending":
-                    row.status = "queued" if row.attempts <= 1 else "retry"
-                    row.attempts = max(0, row.attempts - 1)
-                    row.next_attempt_at = utcnow()
-        self._copy_to_sent_folder(stats)
-        return stats
+            s.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_([row_id for row_id, *_ in claimed]),
+                    OutboxMessage.status == "sending",
+                )
+                .values(
+                    status=case((OutboxMessage.attempts <= 1, "queued"), else_="retry"),
+                    attempts=case(
+                        (OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0
+                    ),
+                    next_attempt_at=utcnow(),
+                )
+            )
 
     def _copy_to_sent_folder(self, stats: OutboxStats, limit: int = 500) -> None:
         """Append sent replies not yet copied to [mailbox] sent_folder, over one IMAP session.
