@@ -122,7 +122,11 @@ class Registration(Base):
     """One attendee of the event."""
 
     __tablename__ = "registrations"
-    __table_args__ = (UniqueConstraint("email", name="uq_registrations_email"),)
+    __table_args__ = (
+        UniqueConstraint("email", name="uq_registrations_email"),
+        Index("ix_registrations_status", "status"),  # confirmed places, per handled message
+        Index("ix_registrations_order", "registered_at", "id"),  # `list` and exports order
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
@@ -161,6 +165,11 @@ class OutboxMessage(Base):
         # One row per trigger: the same inbound message can never queue the same mail twice.
         UniqueConstraint("trigger", name="uq_outbox_trigger"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The loop fuse counts recent replies per address and in all, for every reply queued.
+        # Covering (status included): status is stored after the body, so reading it from the
+        # row walks the body's overflow pages.
+        Index("ix_outbox_recipient_created", "recipient", "created_at", "status"),
+        Index("ix_outbox_created", "created_at", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

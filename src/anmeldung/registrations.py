@@ -131,7 +131,8 @@ def _register(
 
     # Counted before anything is added: a pending new row (status defaults to "confirmed")
     # would otherwise be flushed into the count and take its own place.
-    taken = _confirmed_count(session)
+    # Only an event with a capacity needs the count (a query per message).
+    taken = _confirmed_count(session) if config.event.capacity is not None else 0
     new: list[tuple[Registration, Attendee]] = []
     already: list[Registration] = []
     for att in attendees:
