@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps clean
+.PHONY: demo test lint deps clean bench
 
 deps:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/bootstrap.sh
@@ -19,6 +19,13 @@ lint: deps
 	$(BIN)/ruff check src tests scripts migrations bench
 	$(BIN)/ruff format --check src tests scripts migrations bench
 	$(BIN)/mypy
+
+# Printed figures, not tests: the issue's sizes plus smaller ones for the growth tables.
+# About 15 minutes on 2 cores; docs/BENCHMARKS.md holds the latest figures.
+bench: deps
+	$(BIN)/python bench/backlog.py --sizes 1000,3000,10000
+	$(BIN)/python bench/idle_cost.py --sizes 5000,20000,50000
+	$(BIN)/python bench/idle_latency.py --sizes 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist demo-run

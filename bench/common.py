@@ -334,3 +334,51 @@ def machine() -> dict[str, str]:
 def print_machine() -> None:
     info = machine()
     print("# " + ", ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
+
+
+def clone_handled(db_path: Path, copies: int) -> None:
+    """Copy the one handled message in ``db_path`` (and its registration and reply) ``copies``
+    times, with fresh keys: a database as N earlier polls would have left it, in seconds.
+
+    Every copy keeps the real row's sizes (raw mail, rendered reply), so indexes and pages are
+    as large as the real thing.
+    """
+    cte = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+        f"WHERE i < {int(copies)}) "  # noqa: S608 (a number)
+    )
+    overrides = {
+        "messages": {
+            "uid": "uid + i",
+            "message_key": "message_key || '-' || i",
+            "message_id": "message_id || '-' || i",
+            "sender": "'c' || i || '.' || sender",
+        },
+        "registrations": {
+            "email": "'c' || i || '.' || email",
+            "contact_email": "'c' || i || '.' || contact_email",
+            "message_pk": "message_pk + i",
+        },
+        "outbox": {
+            "trigger": "trigger || '-' || i",
+            "message_id": "'c' || i || '.' || message_id",
+            "recipient": "'c' || i || '.' || recipient",
+            "registration_id": "registration_id + i",
+            "inbound_id": "inbound_id + i",
+        },
+    }
+    con = sqlite3.connect(db_path)
+    try:
+        for table, change in overrides.items():
+            (count,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+            assert count == 1, f"{table} holds {count} rows, expected the one template"
+            cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
+            exprs = [change.get(c, c) for c in cols]
+            con.execute(
+                f"{cte}INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608 (our own names)
+                f"SELECT {', '.join(exprs)} FROM {table}, n WHERE {table}.id = 1"
+            )
+        con.commit()
+        con.execute("ANALYZE")
+    finally:
+        con.close()
