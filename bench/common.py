@@ -343,10 +343,7 @@ def clone_handled(db_path: Path, copies: int) -> None:
     Every copy keeps the real row's sizes (raw mail, rendered reply), so indexes and pages are
     as large as the real thing.
     """
-    cte = (
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-        f"WHERE i < {int(copies)}) "  # noqa: S608 (a number)
-    )
+    cte = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
     overrides = {
         "messages": {
             "uid": "uid + i",
@@ -376,7 +373,8 @@ def clone_handled(db_path: Path, copies: int) -> None:
             exprs = [change.get(c, c) for c in cols]
             con.execute(
                 f"{cte}INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608 (our own names)
-                f"SELECT {', '.join(exprs)} FROM {table}, n WHERE {table}.id = 1"
+                f"SELECT {', '.join(exprs)} FROM {table}, n WHERE {table}.id = 1",
+                (copies,),
             )
         con.commit()
         con.execute("ANALYZE")
