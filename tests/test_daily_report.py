@@ -347,3 +347,57 @@ def test_a_bad_date_is_a_usage_error(tmp_path: Path, bad: str) -> None:
     result = run_cli(config, "report", "daily", "--date", bad, check=False)
     assert result.code == 2
     assert "--date" in result.err
+
+
+def test_forget_also_erases_the_reports_that_name_the_person(
+    servers: MailServers, tmp_path: Path
+) -> None:
+    config = _seed(servers, tmp_path)
+    run_cli(config, "report", "daily", "--date", _tomorrow(), "--send")
+    [(report_id,)] = db_rows(tmp_path, "SELECT id FROM outbox WHERE kind = 'daily_report'")
+    erased = json.loads(run_cli(config, "forget", "person4@kreis4.example", "--json").out)
+    assert report_id in erased["outbox"], erased
+    assert db_rows(
+        tmp_path, "SELECT recipient, length(body) FROM outbox WHERE id = ?", report_id
+    ) == [("forgotten", 0)]
+    # The report of that date still adds up; the person is no longer in it.
+    report = _report(config, "--date", _tomorrow())
+    assert report["counts"]["messages"]["total"] == 8
+    assert "person4@kreis4.example" not in json.dumps(report)
+
+
+def test_a_fresh_database_says_the_mailbox_was_never_read(tmp_path: Path) -> None:
+    config = tmp_path / "anmeldung.toml"
+    config.write_text(
+        f"""
+[event]
+name = "E"
+starts = 2027-03-18T09:00:00+01:00
+ends = 2027-03-18T17:00:00+01:00
+venue = "Bonn"
+[mailbox]
+host = "127.0.0.1"
+port = 143
+security = "none"
+username = "a@b.example"
+password = "x"
+[smtp]
+host = "127.0.0.1"
+port = 25
+security = "none"
+from = "a@b.example"
+[database]
+url = "sqlite:///{tmp_path / "a.db"}"
+""",
+        encoding="utf-8",
+    )
+    run_cli(config, "init")
+    text = run_cli(config, "report", "daily").out
+    assert "Das Postfach wurde noch nie erfolgreich abgerufen." in text
+    assert "NEUE ANMELDUNGEN (0)\n  keine\n" in text
+    report = _report(config)
+    assert report["problems"] == ["stopped_polling"]
+    assert report["counts"]["messages"]["total"] == 0
+    assert report["period"]["complete"] is True  # the latest report time that has passed
+    assert report["totals"]["capacity"] is None
+    assert report["totals"]["free"] is None

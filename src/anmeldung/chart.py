@@ -135,6 +135,12 @@ def bar_chart(
     if capacity:
         y = y_of(capacity)
         canvas.rect(left, y - 1, left + plot_w, y + 1, CAPACITY)
+        label = str(capacity)
+        # Above the line at the right end; below it when the line is at the top of the axis.
+        ly = y - 11 if y - 11 >= 0 else y + 4
+        lx = left + plot_w - text_width(label) - 2
+        canvas.rect(lx - 2, ly - 1, lx + text_width(label) + 2, ly + 8, WHITE)
+        canvas.text(lx, ly, label, CAPACITY)
     return canvas.png()
 
 

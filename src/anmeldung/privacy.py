@@ -20,6 +20,8 @@ changed, and running the command again finds everything again.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -167,6 +169,7 @@ def _scan_outbox(
             OutboxMessage.registration_id,
             OutboxMessage.inbound_id,
             OutboxMessage.body,
+            OutboxMessage.kind,
         )
         .where(live)
         .order_by(OutboxMessage.id)
@@ -174,15 +177,31 @@ def _scan_outbox(
     )
     needle = addr.encode()
     found = []
-    for pk, recipient, reg_id, inbound_id, body in track(rows, total, "searching the outbox"):
+    for pk, recipient, reg_id, inbound_id, body, kind in track(rows, total, "searching the outbox"):
         if (
             recipient.lower() == addr
             or reg_id in regs
             or inbound_id in messages
             or needle in bytes(body).lower()
+            # The organisers' daily report lists many people in quoted-printable parts, where
+            # a soft line break can split an address: search its decoded text as well.
+            or (kind == "daily_report" and addr in _decoded_text(bytes(body)))
         ):
             found.append(pk)
     return found
+
+
+def _decoded_text(raw: bytes) -> str:
+    """The decoded text parts of a message, lower-cased."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    texts = []
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                texts.append(str(part.get_content()))
+            except (LookupError, ValueError):
+                continue
+    return "\n".join(texts).lower()
 
 
 def _message_ids(session: Session, erasure: Erasure) -> list[str]:
