@@ -52,9 +52,11 @@ def _tomorrow() -> str:
     return (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
 
 
-def _seed(servers: MailServers, tmp_path: Path) -> Path:
+def _seed(servers: MailServers, tmp_path: Path, db_url: str | None = None) -> Path:
     """The mix; returns the config. Capacity 3, at most one reply per address a day."""
-    config = write_config(tmp_path / "anmeldung.toml", servers, capacity=3, extra=SCHEDULE)
+    config = write_config(
+        tmp_path / "anmeldung.toml", servers, capacity=3, extra=SCHEDULE, db_url=db_url
+    )
     run_cli(config, "init")
     # Poll 1: four registrations (the fourth waits), an out-of-office reply and a question.
     for n in (1, 2, 3, 4):
@@ -141,12 +143,14 @@ def _report(config: Path, *args: str) -> dict[str, Any]:
     return result
 
 
-def test_the_daily_report_accounts_for_every_message(servers: MailServers, tmp_path: Path) -> None:
-    config = _seed(servers, tmp_path)
+def test_the_daily_report_accounts_for_every_message(
+    servers: MailServers, tmp_path: Path, db_url: str
+) -> None:
+    config = _seed(servers, tmp_path, db_url)
     report = _report(config, "--date", _tomorrow())
 
     # Every inbound message recorded in the period, once by kind and once by status.
-    recorded = db_rows(tmp_path, "SELECT count(*) FROM messages")[0][0]
+    recorded = len(json.loads(run_cli(config, "messages", "--json").out))
     assert recorded == 8
     msgs = report["counts"]["messages"]
     assert msgs["total"] == recorded
@@ -401,3 +405,54 @@ url = "sqlite:///{tmp_path / "a.db"}"
     assert report["period"]["complete"] is True  # the latest report time that has passed
     assert report["totals"]["capacity"] is None
     assert report["totals"]["free"] is None
+
+
+def test_a_long_recipient_address_is_still_sent_once(tmp_path: Path) -> None:
+    """Triggers longer than their column are hashed by the outbox; the check must agree."""
+    from anmeldung.config import load_config
+    from anmeldung.daily import build
+    from anmeldung.db import Database
+    from anmeldung.report_mail import ReportRenderer, queue_daily
+
+    long_address = "organisationsteam@" + ".".join(["abteilung-veranstaltungen"] * 7) + ".example"
+    config_path = tmp_path / "anmeldung.toml"
+    config_path.write_text(
+        f"""
+[event]
+name = "E"
+starts = 2027-03-18T09:00:00+01:00
+ends = 2027-03-18T17:00:00+01:00
+venue = "Bonn"
+[mailbox]
+host = "127.0.0.1"
+port = 143
+security = "none"
+username = "a@b.example"
+password = "x"
+[smtp]
+host = "127.0.0.1"
+port = 25
+security = "none"
+from = "a@b.example"
+[database]
+url = "sqlite:///{tmp_path / "a.db"}"
+[report]
+recipients = ["{long_address}"]
+""",
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    db = Database(config.database.url)
+    db.upgrade()
+    renderer = ReportRenderer(config)
+    date = dt.date(2026, 12, 4)
+    try:
+        outcomes = []
+        for _ in range(2):
+            with db.transaction() as s:
+                report = build(s, config, date, mailbox_key="k")
+                outcomes += [q.outbox_id for q in queue_daily(s, config, renderer, report)]
+        assert outcomes[0] is not None
+        assert outcomes[1] is None
+    finally:
+        db.dispose()

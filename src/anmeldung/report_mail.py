@@ -21,7 +21,7 @@ from .config import Config
 from .daily import DailyReport, PersonItem
 from .errors import TemplateError
 from .models import OutboxMessage
-from .outbox import enqueue
+from .outbox import bounded_trigger, enqueue
 from .parse import clean_line
 from .resources import resource_dir
 
@@ -306,7 +306,11 @@ def queue_daily(
 
 
 def _queued(session: Session, key: str) -> bool:
-    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.trigger == key)) is not None
+    # As enqueue() stores it: a trigger too long for its column (a long address) is hashed.
+    stored = bounded_trigger(key)
+    return (
+        session.scalar(select(OutboxMessage.id).where(OutboxMessage.trigger == stored)) is not None
+    )
 
 
 def html_for_browser(rendered: Rendered, chart_file: str) -> str:
