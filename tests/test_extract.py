@@ -660,3 +660,16 @@ def test_body_named_inside_a_function_line(lines: list[str], org: str | None) ->
     sig = read_signature(["Ole Kamp", *lines])
     if org is not None:
         assert sig.organisation == org
+
+
+def test_person_key_tells_the_owner_from_people_under_their_address() -> None:
+    from anmeldung.extract import Attendee
+    from anmeldung.registrations import person_key
+
+    boss = Attendee(email="office@stadt.example", name="Uwe Richrath")
+    assert person_key(boss, "office@stadt.example", "Vorzimmer OB") == "uwe richrath"
+    me = Attendee(email="j.mueller@stadt.example", name="Jürgen Müller")
+    assert person_key(me, "j.mueller@stadt.example", "") == ""
+    assert person_key(me, "j.mueller@stadt.example", "Müller, Jürgen (Kämmerei)") == ""
+    own = Attendee(email="a.roth@stadt.example", name="Anke Roth")
+    assert person_key(own, "office@stadt.example", "Büro") == ""

@@ -92,7 +92,7 @@ def test_constraints_the_code_relies_on_exist(db: Database) -> None:
     }
     assert ("mailbox", "uidvalidity", "uid") in uniques["messages"]
     assert ("message_key",) in uniques["messages"]
-    assert ("email",) in uniques["registrations"]
+    assert ("email", "person_key") in uniques["registrations"]
     assert ("trigger",) in uniques["outbox"]
     assert ("message_id",) in uniques["outbox"]
 

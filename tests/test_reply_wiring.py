@@ -253,3 +253,71 @@ def test_split_groups_seats_as_many_as_fit(env: Env) -> None:
     assert ("confirmation", "dora.klein@kreis.example") in kinds
     assert ("waitlist", "emil.braun@kreis.example") in kinds
     assert len(result.queued) == 2
+
+
+OFFICE = "vorzimmer@kreis-mettmann.example"
+
+
+def _office_mail(body: str, subject: str = "Anmeldung Symposium") -> bytes:
+    return raw_mail(OFFICE, "Vorzimmer Landrat", subject, body)
+
+
+def _regs(env: Env) -> list[tuple[str, str | None, str, str]]:
+    with env.db.session() as s:
+        rows = s.scalars(select(Registration).order_by(Registration.id))
+        return [(r.email, r.name, r.person_key, r.status) for r in rows]
+
+
+def test_one_address_registers_several_people_and_cancels_one(migrated_url: str) -> None:
+    db = Database(migrated_url)
+    config = make_config()
+    env = Env(db, config, Composer(config))
+    first = env.handle(
+        _office_mail(
+            "Guten Tag,\r\n\r\nwir melden an:\r\n- Herrn Landrat Thomas Hendele\r\n"
+            "- Frau Karin Zapf\r\n\r\nMit freundlichen Grüßen\r\nIda Sell\r\nKreis Mettmann"
+        )
+    )
+    assert first.status == "processed"
+    assert len(first.registered) == 2
+    assert _regs(env) == [
+        (OFFICE, "Thomas Hendele", "thomas hendele", "confirmed"),
+        (OFFICE, "Karin Zapf", "karin zapf", "confirmed"),
+    ]
+    # The same two again: nobody new.
+    again = env.handle(
+        _office_mail("Hiermit melden wir Herrn Thomas Hendele und Frau Karin Zapf an.\r\n")
+    )
+    assert again.registered == []
+    assert again.note == "already registered"
+    # The office cancels one of them by name; the other stays.
+    cancel = env.handle(
+        _office_mail(
+            "Frau Karin Zapf muss ihre Teilnahme leider absagen.\r\n\r\nGruß\r\nIda Sell",
+            subject="Absage",
+        )
+    )
+    assert len(cancel.cancelled) == 1
+    assert [(n, st) for _e, n, _k, st in _regs(env)] == [
+        ("Thomas Hendele", "confirmed"),
+        ("Karin Zapf", "cancelled"),
+    ]
+    db.dispose()
+
+
+def test_the_address_owner_registering_twice_stays_one_registration(migrated_url: str) -> None:
+    db = Database(migrated_url)
+    config = make_config()
+    env = Env(db, config, Composer(config))
+    env.handle(register_mail("j.mueller@bonn.example", "Müller, Jürgen (Stadtkämmerei)"))
+    again = env.handle(
+        raw_mail(
+            "j.mueller@bonn.example",
+            "Jürgen Müller",
+            "Anmeldung",
+            "Hiermit melde ich mich an.\r\n\r\nGruß\r\nDr. Jürgen Müller",
+        )
+    )
+    assert again.note == "already registered"
+    assert [(e, k) for e, _n, k, _s in _regs(env)] == [("j.mueller@bonn.example", "")]
+    db.dispose()

@@ -17,7 +17,14 @@ from html.parser import HTMLParser
 from typing import Any
 
 from .classify import unquoted_text
-from .names import FUNCTION_WORD, PersonName, parse_display_name, parse_person, same_person
+from .names import (
+    FUNCTION_WORD,
+    PersonName,
+    fold,
+    parse_display_name,
+    parse_person,
+    same_person,
+)
 from .parse import MAX_NAME_CHARS, ParsedMessage, clean_line, html_to_text
 
 REVIEW_BELOW = 0.5  # an attendee with lower confidence should be looked at by a person
@@ -1059,11 +1066,7 @@ def _choose_name(
 
 
 def _ascii(text: str) -> str:
-    table = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
-    import unicodedata
-
-    text = text.lower().translate(table)
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isascii())
+    return fold(text)
 
 
 def _attendee(

@@ -123,13 +123,17 @@ class Registration(Base):
 
     __tablename__ = "registrations"
     __table_args__ = (
-        UniqueConstraint("email", name="uq_registrations_email"),
+        # An address can stand for several people: a secretary registers her boss and a
+        # colleague, neither with an address of their own (person_key tells them apart).
+        UniqueConstraint("email", "person_key", name="uq_registrations_email_person"),
         Index("ix_registrations_status", "status"),  # confirmed places, per handled message
         Index("ix_registrations_order", "registered_at", "id"),  # `list` and exports order
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
+    # "" for the address's owner; the folded name of someone registered under another's address.
+    person_key: Mapped[str] = mapped_column(String(200), default="", server_default="")
     name: Mapped[str | None] = mapped_column(Clipped(200))
     title: Mapped[str | None] = mapped_column(Clipped(100))
     salutation: Mapped[str | None] = mapped_column(Clipped(20))

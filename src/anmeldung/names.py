@@ -12,6 +12,7 @@ Conventions (what the issue leaves to us):
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .parse import MAX_NAME_CHARS, clean_line
@@ -208,3 +209,13 @@ def same_person(a: str, b: str) -> bool:
     fa = [w.lower() for w in a.split() if w.lower() not in _PARTICLES]
     fb = [w.lower() for w in b.split() if w.lower() not in _PARTICLES]
     return bool(fa and fb) and fa[-1] == fb[-1]
+
+
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def fold(text: str) -> str:
+    """Lower case, umlauts spelled out, other accents dropped, spaces collapsed: for comparing
+    names with addresses and with each other ("Jürgen Müller" ~ "j.mueller"). Pure."""
+    text = " ".join(text.lower().translate(_UMLAUTS).split())
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isascii())

@@ -15,6 +15,7 @@ from .compose import Composer, Person, Reply
 from .config import Config
 from .extract import REVIEW_BELOW, Attendee
 from .models import InboundMessage, OutboxMessage, Registration, utcnow
+from .names import fold, parse_display_name, same_person
 from .outbox import MAX_ADDRESS, enqueue, fuse_reason
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,34 @@ def handle(
     return result
 
 
+def person_key(att: Attendee, sender: str, sender_name: str) -> str:
+    """ "" for the owner of the attendee's address; the folded name of anyone registered under
+    someone else's address (the sender's: a boss or colleague without an address of their own).
+    Pure."""
+    if att.email != sender.lower() or not att.name:
+        return ""
+    shown = parse_display_name(sender_name)[0] if sender_name else None
+    if shown is not None and same_person(att.name, shown.name):
+        return ""
+    local = fold(sender.split("@")[0])
+    family = fold(att.name.split()[-1])
+    if shown is None and len(family) > 2 and family in local:
+        return ""  # "j.mueller@…" signing "Dr. Jürgen Müller"
+    return fold(att.name)[:200]
+
+
+def find_attendee(session: Session, att: Attendee, key: str) -> Registration | None:
+    """The registration this attendee already has: same address and the same person on it."""
+    for reg in session.scalars(
+        select(Registration).where(Registration.email == att.email).order_by(Registration.id)
+    ):
+        if reg.person_key == key:
+            return reg
+        if key and reg.person_key and reg.name and att.name and same_person(reg.name, att.name):
+            return reg  # the same colleague, written a little differently
+    return None
+
+
 def _register(
     session: Session, config: Config, composer: Composer, row: InboundMessage, analysis: Analysis
 ) -> Handled:
@@ -136,7 +165,8 @@ def _register(
     new: list[tuple[Registration, Attendee]] = []
     already: list[Registration] = []
     for att in attendees:
-        existing = session.scalar(select(Registration).where(Registration.email == att.email))
+        key = person_key(att, sender, analysis.parsed.sender_name)
+        existing = find_attendee(session, att, key)
         if existing is not None and existing.status != "cancelled":
             if existing.message_pk == row.id:
                 # Made by this very message (a replay): its confirmation is already queued;
@@ -145,7 +175,7 @@ def _register(
             log.info("message %s: attendee already registered as #%s", row.id, existing.id)
             already.append(existing)
             continue
-        reg = existing or Registration(email=att.email)
+        reg = existing or Registration(email=att.email, person_key=key)
         _fill(reg, att, contact=att.email or sender, language=analysis.language, row=row)
         reg.registered_at = utcnow()
         reg.cancelled_at = None
@@ -448,11 +478,22 @@ def _bounce(session: Session, analysis: Analysis) -> Handled:
 def _cancel(
     session: Session, config: Config, composer: Composer, row: InboundMessage, analysis: Analysis
 ) -> Handled:
-    emails = {a.email for a in analysis.attendees} or {analysis.parsed.sender}
+    sender = analysis.parsed.sender
+    attendees = list(analysis.attendees) or [Attendee(email=sender.lower())]
     regs: list[Registration] = []
-    for address in sorted(emails):
-        reg = session.scalar(select(Registration).where(Registration.email == address))
-        if reg is None or reg.status == "cancelled":
+    for att in attendees:
+        reg = find_attendee(session, att, person_key(att, sender, analysis.parsed.sender_name))
+        if reg is None and not att.name:
+            # Only the address is known: it cancels when it stands for one registration.
+            active = list(
+                session.scalars(
+                    select(Registration).where(
+                        Registration.email == att.email, Registration.status != "cancelled"
+                    )
+                )
+            )
+            reg = active[0] if len(active) == 1 else None
+        if reg is None or reg.status == "cancelled" or reg in regs:
             continue
         regs.append(reg)
     if not regs:

@@ -43,9 +43,20 @@ def find_registration(session: Session, key: str) -> Registration:
     if text.lstrip("#").isdigit():
         reg = session.get(Registration, int(text.lstrip("#")))
     else:
-        reg = session.scalar(
-            select(Registration).where(func.lower(Registration.email) == text.lower())
+        regs = list(
+            session.scalars(
+                select(Registration)
+                .where(func.lower(Registration.email) == text.lower())
+                .order_by(Registration.id)
+            )
         )
+        if len(regs) > 1:
+            # A secretary's address can stand for her boss and a colleague: say which.
+            listed = ", ".join(f"#{r.id} {r.name or '?'} ({r.status})" for r in regs)
+            raise InputError(
+                f"{key!r} is the address of several registrations: {listed}; give the number"
+            )
+        reg = regs[0] if regs else None
     if reg is None:
         raise InputError(f"no registration {key!r} (see `anmeldung list`)")
     return reg
