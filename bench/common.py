@@ -336,13 +336,24 @@ def print_machine() -> None:
     print("# " + ", ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
 
 
-def clone_handled(db_path: Path, copies: int) -> None:
+def clone_handled(db_path: Path, copies: int, spread_days: int = 0) -> None:
     """Copy the one handled message in ``db_path`` (and its registration and reply) ``copies``
     times, with fresh keys: a database as N earlier polls would have left it, in seconds.
 
     Every copy keeps the real row's sizes (raw mail, rendered reply), so indexes and pages are
-    as large as the real thing.
+    as large as the real thing. With ``spread_days`` the copies' times go back up to that
+    many days (copy i by i mod spread_days days), as for a registration open for weeks.
     """
+
+    def shift(col: str) -> str:
+        if not spread_days:
+            return col
+        # Keep SQLAlchemy's storage format, microseconds included (SQLite's %f has three).
+        return (
+            f"strftime('%Y-%m-%d %H:%M:%S', {col}, '-' || (i % {int(spread_days)}) || ' days')"
+            f" || substr({col}, 20)"
+        )
+
     cte = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
     overrides = {
         "messages": {
@@ -350,11 +361,14 @@ def clone_handled(db_path: Path, copies: int) -> None:
             "message_key": "message_key || '-' || i",
             "message_id": "message_id || '-' || i",
             "sender": "'c' || i || '.' || sender",
+            "received_at": shift("received_at"),
         },
         "registrations": {
             "email": "'c' || i || '.' || email",
             "contact_email": "'c' || i || '.' || contact_email",
             "message_pk": "message_pk + i",
+            "registered_at": shift("registered_at"),
+            "confirmation_sent_at": shift("confirmation_sent_at"),
         },
         "outbox": {
             "trigger": "trigger || '-' || i",
@@ -362,6 +376,9 @@ def clone_handled(db_path: Path, copies: int) -> None:
             "recipient": "'c' || i || '.' || recipient",
             "registration_id": "registration_id + i",
             "inbound_id": "inbound_id + i",
+            "created_at": shift("created_at"),
+            "sent_at": shift("sent_at"),
+            "next_attempt_at": shift("next_attempt_at"),
         },
     }
     con = sqlite3.connect(db_path)

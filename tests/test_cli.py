@@ -308,6 +308,36 @@ def test_list_shows_registrations(initialised: Path) -> None:
     assert "1 confirmed of 100 places" in table.stdout
 
 
+def test_list_pages_in_registration_order(initialised: Path) -> None:
+    db = Database(f"sqlite:///{initialised.parent / 'anmeldung.db'}")
+    with db.transaction() as s:
+        for i in range(5):
+            s.add(
+                Registration(
+                    email=f"p{i}@koeln.example",
+                    contact_email=f"p{i}@koeln.example",
+                    name=f"Person {i}",
+                    # Inserted newest first: the pages follow the registration time.
+                    registered_at=dt.datetime(2027, 1, 10 - i, 8, 30, tzinfo=dt.UTC),
+                )
+            )
+    db.dispose()
+    args = ("--config", str(initialised), "list", "--json", "--page-size", "2")
+
+    def page(n: int) -> list[str]:
+        return [r["email"] for r in json.loads(invoke(*args, "--page", str(n)).stdout)]
+
+    assert page(1) == ["p4@koeln.example", "p3@koeln.example"]
+    assert page(3) == ["p0@koeln.example"]
+    assert page(4) == []
+    table = invoke("--config", str(initialised), "list", "--page", "2", "--page-size", "2")
+    assert table.exit_code == 0, table.output
+    assert "Person 2" in table.stdout
+    assert "Person 4" not in table.stdout
+    assert "page 2 (rows 3-4; --page 3 for the next 2)" in table.stdout
+    assert "5 confirmed" in table.stdout  # the totals count every row, not the page
+
+
 # -- parse --------------------------------------------------------------------------------------
 
 
