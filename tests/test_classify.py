@@ -617,3 +617,22 @@ def test_a_substitute_is_a_registration() -> None:
     )
     c = run(mail("Subject: Teilnehmerwechsel", body))
     assert (c.kind, c.reason) == ("registration", "substitute")
+
+
+def test_registered_earlier_in_english_is_a_question() -> None:
+    body = "I registered for the event last month. Is there a cloakroom at the venue?\n"
+    assert run(mail("Subject: Cloakroom", body)).kind == "other"
+
+
+def test_our_subject_in_a_thank_you_is_no_registration() -> None:
+    raw = mail("Subject: AW: Ihre Anmeldung zur Tagung", "Danke schön, bis dann!\n")
+    assert run(raw).kind == "other"
+
+
+def test_taking_over_my_place_is_a_substitute() -> None:
+    body = (
+        "leider kann ich doch nicht kommen. An meiner Stelle kommt Herr Sven Ott "
+        "(s.ott@kreis-stade.example); bitte übertragen Sie meine Anmeldung auf ihn.\n"
+    )
+    c = run(mail("Subject: Wechsel", body))
+    assert (c.kind, c.reason) == ("registration", "substitute")

@@ -575,6 +575,8 @@ _NOT_NEW = re.compile(
     r"(?i)\b(?:bereits|schon|already)\b" + _G + r"{0,60}?\b(?:angemeldet|registered|bestätigt"
     r"|confirmed)\b"
     r"|\bhabe\s+(?:ich\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
+    r"|\b(?:i|we)\s+(?:have\s+|'ve\s+)?(?:already\s+)?registered\b"
+    r"|\b(?:i am|i'm|we are|we're)\s+(?:already\s+)?registered\b"
     r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
     r"|\b" + _REG_WORD + r"\b[^,;.!?\n]{0,30}?\b(?:nicht|not)\b"
 )
@@ -610,8 +612,8 @@ _UNSUBSCRIBE_HINT = re.compile(
 # desk registers the newcomer; the mail is a registration, the cancelled name is left out.
 _SUBSTITUTE = re.compile(
     r"(?i)\b(?:an (?:seiner|ihrer) stelle|statt (?:seiner|ihrer)|stattdessen"
-    r"|als (?:ersatz|vertretung)|in (?:seiner|ihrer) vertretung|vertritt (?:ihn|sie)"
-    r"|teilnehmerwechsel|in (?:his|her) place"
+    r"|an meiner stelle|als (?:ersatz|vertretung)|in (?:seiner|ihrer) vertretung"
+    r"|vertritt (?:ihn|sie)|teilnehmerwechsel|in (?:his|her) place"
     r"|instead)\b"
 )
 
@@ -655,13 +657,20 @@ def reply_to_own_message(inc: Incoming, ctx: ClassifyContext) -> Classification 
     return None
 
 
+_OUR_SUBJECT = re.compile(
+    r"(?i)\b(?:ihre|deine|your)\s+(?:anmeldung|teilnahme|registration|teilnahmebestätigung)\b"
+)
+
+
 def registration(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     head = inc.unquoted[:_HEAD_CHARS]
     if _UNDECIDED.search(head):
         if _register_intent(head):
             return Classification("registration", "registration")
         return None
-    if _intent(_REGISTER, inc.msg.subject) or _register_intent(head):
+    # "AW: Ihre Anmeldung zum …" is our confirmation's subject, not the writer's intent.
+    subject = _OUR_SUBJECT.sub(" ", inc.msg.subject)
+    if _intent(_REGISTER, subject) or _register_intent(head):
         return Classification("registration", "registration")
     return None
 

@@ -144,12 +144,8 @@ def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
     records: list[dict[str, str]] = []
     fields: list[str | None] | None = None
     for cells in rows:
-        # Empty cells keep their column ("Frau |  | Katrin"); only a border's are dropped.
-        cells = [c.strip(" *") for c in cells]
-        while cells and not cells[0]:
-            cells.pop(0)
-        while cells and not cells[-1]:
-            cells.pop()
+        # Empty cells keep their column ("Frau |  | Katrin", an empty first <td>).
+        cells = [c.strip(" *\xa0") for c in cells]
         if fields is not None and len(cells) == len(fields):
             rec = {
                 f: clean_line(c, MAX_FIELD_CHARS)
@@ -162,13 +158,47 @@ def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
         if records:
             break  # the table ended
         header = [_label_field(c) if c else None for c in cells] if len(cells) >= 2 else []
+        known = [h for h in header if h]
         named = {"name", "name_rev", "given"} & set(header)
-        fields = header if named and all(header) else None
+        # Columns nobody asked for ("Referat", "Raum") are ignored, but most must be known.
+        fields = header if named and len(known) >= 2 and 2 * len(known) >= len(header) else None
     return records if any(_record_person(r) for r in records) else []
 
 
+def row_records(rows: list[list[str]]) -> list[dict[str, str]]:
+    """Records from a table without a header row: a person's name first, an address in the row
+    ("Dr. Anna Roth | Kämmerin | a.roth@…"). Pure."""
+    records = []
+    for cells in rows:
+        cells = [c.strip(" *\xa0") for c in cells if c.strip(" *\xa0")]
+        if len(cells) < 2 or parse_person(cells[0]) is None:
+            continue
+        emails = [e for c in cells[1:] for e in _EMAIL.findall(c)]
+        if not emails:
+            continue
+        rec = {"name": cells[0], "email": emails[0].lower()}
+        for c in cells[1:]:
+            if _EMAIL.search(c):
+                continue
+            kind = part_kind(c)
+            if kind == "org" and "organisation" not in rec:
+                rec["organisation"] = c
+            elif kind in ("function", "other", "dept") and "function" not in rec:
+                rec["function"] = c
+        records.append(rec)
+    return records
+
+
 def text_table_rows(text: str) -> list[list[str]]:
-    return [_COLUMNS.split(line.strip()) for line in text.split("\n") if line.strip()]
+    """Cells of text lines; a leading tab is an empty first cell, "| a | b |" borders are not."""
+    rows = []
+    for line in text.split("\n"):
+        line = line.strip(" \r")
+        if line.strip():
+            if line.startswith("|") or line.endswith("|"):
+                line = line.strip("| ")
+            rows.append(_COLUMNS.split(line))
+    return rows
 
 
 class _TableRows(HTMLParser):
@@ -241,7 +271,7 @@ def html_table_lines(markup: str, visible: str) -> str:
 _BODY = re.compile(
     r"(?i)(?:\b\w*stadt\b|\b\w*gemeinde\b|\b\w*kreis(?:es)?\b|(?:stadt|kreis|gemeinde|bezirks|landes"
     r"|kommunal|senats)verwaltung\b|\bverwaltungsgemeinschaft\b|\bbezirksamt\b|\bbezirksregierung"
-    r"|\bregierungspräsidium|\b\w*verband\b|\bministerium\b|\blandesamt\b|\bbundesamt\b"
+    r"|\bregierungspräsidium|\b\w*verband\b|\b\w*ministerium\b|\blandesamt\b|\bbundesamt\b"
     r"|\buniversität|\bhochschule\b|\buniversity\b|\bcollege\b|\bschool\b|\binstitut(?:e)?\b"
     r"|\bstiftung\b|\bassociation\b|\bcouncil\b|\bcity\b|\bcounty\b|\bmunicipality\b"
     r"|\bstadtwerke\b|\bsparkasse\b|\brechnungshof\b|\bg?gmbh\b|\bmbh\b|\baör\b|\be\.\s?v\."
@@ -249,6 +279,7 @@ _BODY = re.compile(
     # "Gemeente", Polish "Gmina"/"Urząd Miasta", Italian "Comune", French "Ville de".
     r"|\bkommune\b|\bkommun\b|\bstad\b|\bgemeente\b|\bgmina\b|\bmiasta\b|\bcomune\b"
     r"|\bville de\b|\blandratsamt\b|\brathaus\b|\bmagistrat\b|\w+anstalt\b"
+    r"|\bregion\b|\bholding\b|\bservice\b|\bauthority\b|\bagency\b|\bministry\b"
     r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b)"
     r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR)\b"
 )
@@ -428,8 +459,10 @@ def sentences(text: str) -> list[str]:
         for m in re.finditer(r"[.!?;](?=\s|$)", para):
             before = re.findall(r"[\w.-]+$", para[start : m.start()])
             word = before[0].lower().replace(".", "") if before else ""
-            if m.group(0) == "." and (word in _ABBREV or word.isdigit() or len(word) == 1):
-                continue
+            if m.group(0) == "." and (
+                word in _ABBREV or word.isdigit() or len(word) == 1 or word.startswith("dipl")
+            ):
+                continue  # "Dr.", "12.", "Dipl.-Kffr." end no sentence
             out.append(para[start : m.end()].strip())
             start = m.end()
         if para[start:].strip():
@@ -576,7 +609,7 @@ _GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+ta
 _VERB = re.compile(
     r"(?i)anmeld|angemeldet|\bmelde|teilnahm|teilnehm|\bteil\b|abmeld|absag|\bsagt\b|storn"
     r"|streich|register|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
-    r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv"
+    r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv|annimmt|annehm"
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
@@ -605,6 +638,8 @@ _OFFICE_WE = re.compile(
 _NOT_ME = re.compile(
     r"(?i)\b(?:ich selbst|ich persönlich|i myself)\b[^.!?]*\b(?:nicht|not|kein\w*)\b"
     r"|\bich\s+(?:komme|nehme|bin)\b[^.!?]{0,30}\bnicht\b|\bohne mich\b"
+    r"|\b(?:kann|könnte|werde)\s+ich\b[^.!?]{0,50}\bnicht\b|\bübertrag\w*\b|\bumschreiben\b"
+    r"|\btransfer (?:my|our)\b"
     r"|\bi\s+(?:will|shall|can)\s*(?:not|n't)\b[^.!?]{0,20}\b(?:attend|come|join)"
 )
 # "Mein Kollege bleibt wie angemeldet dabei": named in a cancellation, but not cancelled.
@@ -629,7 +664,9 @@ class Mention:
     source: str = "text"
 
 
-_LOWER_IN_NAME = frozenset("von van vom zu zum der de den di da rer. pol. nat. med. phil.".split())
+_LOWER_IN_NAME = frozenset(
+    "von van vom zu zum der de den di da rer. pol. nat. med. phil. h. c. h.c.".split()
+)
 
 
 _PARTICLE_END = frozenset("von vom van der den de zu zum zur".split())
@@ -828,6 +865,7 @@ def extract_attendees(msg: ParsedMessage, kind: str | None = None) -> list[Atten
         column_records(html_table_rows(msg.html))
         or column_records(text_table_rows(main))
         or key_values(main + "\n" + "\n".join(sig_lines))
+        or row_records(html_table_rows(msg.html))
         or key_values(table)
     )
     cancelling = kind == "cancellation" if kind else bool(_CANCEL.search(f"{msg.subject}\n{main}"))
@@ -942,6 +980,18 @@ def _addresses_in_prose(found: list[Mention], main: str, sender: str) -> list[Me
                 ),
                 None,
             )  # fmt: skip
+            family = mention.person.tokens[-1] if mention.person.tokens else ""
+            if match is None and len(family) > 2:
+                # "Frau Roth erreichen Sie unter m.roth@…": the family name, then the address.
+                match = next(
+                    (
+                        e
+                        for e in free
+                        if _ascii(family) in _ascii(e.split("@")[0])
+                        and re.search(rf"\b{re.escape(family)}\b[^.;]{{0,80}}{re.escape(e)}", main)
+                    ),
+                    None,
+                )
             if match is None and local and _FOR_THEM.search(main):
                 unnamed = [m for m in found if m.email is None]
                 match = free[0] if len(unnamed) == 1 else None
@@ -1045,6 +1095,8 @@ def _choose_name(
     def in_local(p: PersonName) -> bool:
         return any(len(w) > 2 and _ascii(w) in _ascii(local) for w in p.tokens)
 
+    if sig and shown and not re.search(r"[A-Za-z]", shown.name):
+        return sig, 0.9  # "Ελένη Παπαδοπούλου" in From, "Eleni Papadopoulou" signed
     if sig and shown:
         if sorted(_ascii(w) for w in sig.tokens) == sorted(_ascii(w) for w in shown.tokens):
             # "Zieliński Łukasz" in the From header, "Łukasz Zieliński" signed: people sign

@@ -164,8 +164,8 @@ def valid_name_tokens(words: list[str], min_tokens: int = 2) -> bool:
     for word in words:
         if word.lower() in _PARTICLES:
             continue
-        if len(word) > 40 or _NOT_NAME.match(word):
-            return False
+        if len(word) > 40 or _NOT_NAME.match(word) or word.lower() in _SALUTATIONS:
+            return False  # "Herr Oberbürgermeister": the office is named, not the person
         if not _NAME_TOKEN.match(word) or not word[0].isupper():
             return False
         if word.endswith(".") and len(word) > 2:  # only initials carry a dot
@@ -206,12 +206,14 @@ def parse_display_name(display: str) -> tuple[PersonName | None, str | None]:
 
 def same_person(a: str, b: str) -> bool:
     """Whether two names share their family name (the last capitalised word)."""
-    fa = [w.lower() for w in a.split() if w.lower() not in _PARTICLES]
-    fb = [w.lower() for w in b.split() if w.lower() not in _PARTICLES]
+    fa = [fold(w) for w in a.split() if w.lower() not in _PARTICLES]
+    fb = [fold(w) for w in b.split() if w.lower() not in _PARTICLES]
     return bool(fa and fb) and fa[-1] == fb[-1]
 
 
-_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+_UMLAUTS = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa", "ł": "l"}
+)
 
 
 def fold(text: str) -> str:
