@@ -26,6 +26,8 @@ bench: deps
 	$(BIN)/python bench/backlog.py --sizes 1000,3000,10000
 	$(BIN)/python bench/idle_cost.py --sizes 5000,20000,50000
 	$(BIN)/python bench/idle_latency.py --sizes 100
+	$(BIN)/python bench/organiser.py --sizes 10000,30000,100000
+	$(BIN)/python bench/workers.py --sizes 3000 --workers 1,2,4
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist demo-run
