@@ -636,3 +636,20 @@ def test_taking_over_my_place_is_a_substitute() -> None:
     )
     c = run(mail("Subject: Wechsel", body))
     assert (c.kind, c.reason) == ("registration", "substitute")
+
+
+def test_bare_yes_i_come() -> None:
+    assert run(mail("Subject: AW: Einladung", "Ja, wir kommen.\n\nGruß, T.")).kind == "registration"
+
+
+def test_a_companion_who_will_not_attend_cancels_nothing() -> None:
+    body = "I would like to register. My husband, who will not attend the talks, joins for lunch.\n"
+    assert run(mail("Subject: Registration", body)).kind == "registration"
+
+
+def test_not_on_duty_notice_without_headers() -> None:
+    body = (
+        "Ich bin bis einschließlich 3.11. nicht im Dienst. Ihre Nachricht wird in dieser Zeit "
+        "nicht bearbeitet.\n"
+    )
+    assert run(mail("Subject: Re: Einladung", body)).kind == "auto_reply"

@@ -114,7 +114,7 @@ def measure(folder: Path) -> AccuracyReport:
         _score_people(report.right, report.total, report.failures, name, exp_people, got)
         alone: list[Attendee] = []
         if expected["kind"] in ("registration", "cancellation"):
-            alone = extract_attendees(result.parsed)
+            alone = extract_attendees(result.parsed, kind=expected["kind"])  # the true kind
             _score_people(report.alone_right, report.alone_total, report.alone_failures, name,
                           exp_people, alone)  # fmt: skip
         for att in {*got, *alone}:

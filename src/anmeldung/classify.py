@@ -439,12 +439,14 @@ _AUTO_BODY_WEAK = re.compile(
     r"(?i)(?:\b(?:ich bin|bin ich|i am|i'm|i will be|ich befinde mich)\b(?:[^.\n]|(?<=\d)\.){0,80}?"
     r"(?:nicht im büro|nicht im hause|außer haus|ausser haus|abwesend|nicht erreichbar|im urlaub"
     r"|in (?:elternzeit|mutterschutz|elternurlaub|kur|reha)\b|auf dienstreise|in urlaub"
+    r"|nicht im dienst"
     r"|out of (?:the )?office|on (?:vacation|holiday|annual leave|leave)|away from (?:the|my)"
     r" (?:office|desk)|currently away|not in the office)"
     r"|\bout of (?:the )?office\b|\bthank you for your (?:e-?mail|message)\. i am\b"
     r"|\bvielen dank für ihre (?:e-?mail|nachricht)\. ich bin\b"
     r"|\b(?:nach meiner rückkehr|after my return|upon my return)\b"
     r"|\bwird nicht (?:automatisch )?weitergeleitet\b|\bwill not be forwarded\b"
+    r"|\bwird\b[^.\n]{0,30}\bnicht\b[^.\n]{0,20}\b(?:gelesen|weitergeleitet|bearbeitet)\b"
     r"|\blese (?:meine|ihre) (?:e-?mails|nachrichten|post)\b(?:[^.\n]){0,30}\bnicht\b)"
 )
 _TICKET_SUBJECT = re.compile(
@@ -495,7 +497,7 @@ _CANCEL = re.compile(
     r"|seat|spot|participation)|\bcancell?ation\b|\bplease cancel\b"
     r"|\b(?:i|we) (?:have to|must|need to|would like to|want to) cancel\b"
     r"|\bunsubscribe (?:me|us) from the (?:event|symposium|conference)"
-    r"|\b(?:can|could|will) (?:no longer|not|n't) (?:be able to )?attend\b"
+    r"|(?<!who )(?<!which )\b(?:can|could|will) (?:no longer|not|n't) (?:be able to )?attend\b"
     r"|\b(?:can't|cannot|won't|unable to) (?:be able to )?(?:attend|make it|come)\b"
     r"|\bwithdraw (?:my|our) registration\b)"
 )
@@ -507,6 +509,7 @@ _REGISTER = re.compile(
     # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
     r"|\b(?:ich komme|komme ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
+    r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$))"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
     r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
     r"|\b(?:i|we)(?:'ll| will| shall) be there\b|\b(?:i|we)(?:'d| would) (?:love|like) to come\b"

@@ -132,7 +132,7 @@ def key_values(text: str) -> list[dict[str, str]]:
     return records
 
 
-_COLUMNS = re.compile(r"\t+|\s{2,}|\s*\|\s*")
+_COLUMNS = re.compile(r"\t|\s{2,}|\s*\|\s*|\s+/\s+")
 
 
 def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
@@ -272,13 +272,14 @@ _BODY = re.compile(
     r"(?i)(?:\b\w*stadt\b|\b\w*gemeinde\b|\b\w*kreis(?:es)?\b|(?:stadt|kreis|gemeinde|bezirks|landes"
     r"|kommunal|senats)verwaltung\b|\bverwaltungsgemeinschaft\b|\bbezirksamt\b|\bbezirksregierung"
     r"|\bregierungspräsidium|\b\w*verband\b|\b\w*ministerium\b|\blandesamt\b|\bbundesamt\b"
-    r"|\buniversität|\bhochschule\b|\buniversity\b|\bcollege\b|\bschool\b|\binstitut(?:e)?\b"
+    r"|\buniversität|\w*hochschule\b|\buniversity\b|\bcollege\b|\bschool\b|\binstitut(?:e)?\b"
     r"|\bstiftung\b|\bassociation\b|\bcouncil\b|\bcity\b|\bcounty\b|\bmunicipality\b"
     r"|\bstadtwerke\b|\bsparkasse\b|\brechnungshof\b|\bg?gmbh\b|\bmbh\b|\baör\b|\be\.\s?v\."
     # Municipalities abroad: Danish/Norwegian "Kommune", Swedish "kommun"/"stad", Dutch
     # "Gemeente", Polish "Gmina"/"Urząd Miasta", Italian "Comune", French "Ville de".
     r"|\bkommune\b|\bkommun\b|\bstad\b|\bgemeente\b|\bgmina\b|\bmiasta\b|\bcomune\b"
     r"|\bville de\b|\blandratsamt\b|\brathaus\b|\bmagistrat\b|\w+anstalt\b"
+    r"|\bstarostwo\b|\bpowiat\w*|\burząd\b|\bcommunauté\b|\bmairie\b|\bgemeentebestuur\b"
     r"|\bregion\b|\bholding\b|\bservice\b|\bauthority\b|\bagency\b|\bministry\b"
     r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b)"
     r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR)\b"
@@ -296,7 +297,8 @@ _FUNCTION_VOCAB = re.compile(
     r"|rats(?:frau|herr|mitglied)|stadtverordnete[r]?|kreistagsabgeordnete[r]?|councillor"
     r"|koordinator(?:in)?|assisten[tz](?:in)?|berater(?:in)?|manager(?:in)?|sprecher(?:in)?"
     r"|professor(?:in)?|head|director|officer|advisor|adviser|economist|associate|assistant"
-    r"|chief|lecturer|researcher|consultant|clerk|treasurer)$"
+    r"|chief|lecturer|researcher|consultant|clerk|treasurer|auditor|skarbnik|starosta|burmistrz"
+    r"|wójt|maire|adjointe?|trésorière?|directeur|directrice|wethouder|penningmeester)$"
 )
 # A department named last ("City Office", "Borgmesterens Afdeling") under an organisation.
 _DEPT_END = re.compile(
@@ -610,17 +612,18 @@ _VERB = re.compile(
     r"(?i)anmeld|angemeldet|\bmelde|teilnahm|teilnehm|\bteil\b|abmeld|absag|\bsagt\b|storn"
     r"|streich|register|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
     r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv|annimmt|annehm"
+    r"|vertret|vertritt|vormerk|\bmerken\b"
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
     r"|zurück(?:nehm|zieh|genommen|gezogen)|nicht\s+wahrnehm|erkrankt"
-    r"|doch nicht|leider nicht|can(?:no|')t\s+(?:attend|come|make)"
+    r"|doch nicht|leider nicht|can(?:no|')t\s+(?:attend|come|make)|\bkomm\w*\s+nicht\b"
     r"|\b(?:kann|können|könnte|wird|werden)\b(?:[^.]|(?<=\d)\.){0,60}\bnicht\b[^.]{0,40}"
     r"\b(?:teilnehmen|kommen"
     r"|dabei sein)\b"
 )
 _SELF = re.compile(
-    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i"
+    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich selbst"
     r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
     r"|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
@@ -636,7 +639,8 @@ _OFFICE_WE = re.compile(
 )
 # "Ich selbst … komme nicht mit": the writer says they are not among the people registered.
 _NOT_ME = re.compile(
-    r"(?i)\b(?:ich selbst|ich persönlich|i myself)\b[^.!?]*\b(?:nicht|not|kein\w*)\b"
+    r"(?i)\b(?:ich selbst|ich persönlich|i myself)\b(?:[^.!?]|(?<=\d)\.)*\b(?:nicht|not|kein\w*"
+    r"|verhindert|unable)\b"
     r"|\bich\s+(?:komme|nehme|bin)\b[^.!?]{0,30}\bnicht\b|\bohne mich\b"
     r"|\b(?:kann|könnte|werde)\s+ich\b[^.!?]{0,50}\bnicht\b|\bübertrag\w*\b|\bumschreiben\b"
     r"|\btransfer (?:my|our)\b"
@@ -650,6 +654,7 @@ _STAYS = re.compile(
 )
 
 
+_BUT = re.compile(r"(?i),?\s+(?:aber|but|jedoch|dafür|stattdessen|instead)\b")
 _FOR_ME = re.compile(r"(?i)\b(?:für|for)\s+(?:mich|me|uns|us|myself)\b")
 # Where the confirmation goes ("senden Sie die Bestätigungen an mich") is not who attends.
 _MAIL_TO_ME = re.compile(r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b")
@@ -707,7 +712,7 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     found: list[Mention] = []
     in_list = False  # lines after "Es nehmen teil:" are a list even without bullets
     for line in main.split("\n"):
-        m = re.match(r"^\s*(?:\d{1,2}[.)]|[-*•–·])\s+(.+)$", line)
+        m = re.match(r"^\s*(?:\d{1,2}[.)]|[-*•–—·])\s+(.+)$", line)
         item = m.group(1) if m else line if _EMAIL.search(line) and "," in line else None
         if item is None and in_list and line.strip():
             item = line.strip()
@@ -722,8 +727,15 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     listed = {x.person.name for x in found}
     sents = sentences(main)
     for i, sent in enumerate(sents):
-        if _STAYS.search(sent) or (not cancelling and _CANCEL.search(sent)):
-            continue  # named, but not by what this mail does ("Herr X kann leider nicht")
+        if _STAYS.search(sent):
+            continue
+        if not cancelling and _CANCEL.search(sent):
+            # "Ich selbst bin verhindert, aber unsere Kämmerin Frau X kommt": keep the clauses
+            # that do not cancel; a name in a cancelling clause is not registered here.
+            clauses = _BUT.split(sent)
+            sent = " ".join(c for c in clauses if not _CANCEL.search(c))
+            if not sent.strip():
+                continue
         verb_here = bool(_VERB.search(sent))
         # "Could you book two places? One for me and one for my colleague X": the verb may be
         # in the sentence before, for a colleague named with an address.
@@ -868,7 +880,11 @@ def extract_attendees(msg: ParsedMessage, kind: str | None = None) -> list[Atten
         or row_records(html_table_rows(msg.html))
         or key_values(table)
     )
-    cancelling = kind == "cancellation" if kind else bool(_CANCEL.search(f"{msg.subject}\n{main}"))
+    if kind:
+        cancelling = kind == "cancellation"
+    else:  # guessed: what the writer says about themselves alone cancels nothing for others
+        told = " ".join("" if _NOT_ME.search(x) else x for x in sentences(main))
+        cancelling = bool(_CANCEL.search(f"{msg.subject}\n{told}"))
 
     sender = _read_sender(msg, address, sig_lines, main)
     shared_org: str | None = None
@@ -956,6 +972,7 @@ def _merge_sender(
 _FOR_THEM = re.compile(
     r"(?i)\ban\s+(?:ihn|sie)\b|\bto\s+(?:him|her)\b|\b(?:seine|ihre)\s+(?:e-?mail-?)?adresse\b"
     r"|\b(?:his|her)\s+(?:e-?mail\s+)?address\b|\bdirekt\s+an\b"
+    r"|\b(?:sie|er)\s+ist\s+(?:unter|per)\b|\berreichbar\s+unter\b|\b(?:he|she) can be reached\b"
 )
 
 
@@ -1010,7 +1027,7 @@ def _names_local(a: Attendee, email: str) -> bool:
 def _self_position(main: str) -> str:
     """'first' for "ich melde mich und meinen Kollegen …", else 'last' ("… und ich")."""
     m = re.search(
-        r"(?i)\b(?:mich|myself|me|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
+        r"(?i)\b(?:mich|myself|me|ich selbst|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
         r"|registration|attendance|place|booking))\b",
         main,
     )

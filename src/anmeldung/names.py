@@ -212,7 +212,17 @@ def same_person(a: str, b: str) -> bool:
 
 
 _UMLAUTS = str.maketrans(
-    {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa", "ł": "l"}
+    {
+        "ä": "ae",
+        "ö": "oe",
+        "ü": "ue",
+        "ß": "ss",
+        "æ": "ae",
+        "ø": "oe",
+        "å": "aa",
+        "ł": "l",
+        "ı": "i",
+    }
 )
 
 
