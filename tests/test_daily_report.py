@@ -21,6 +21,11 @@ from typing import Any
 
 import pytest
 
+from anmeldung.config import load_config
+from anmeldung.daily import build
+from anmeldung.db import Database
+from anmeldung.models import Registration
+from anmeldung.report_mail import LIST_LIMIT, ReportRenderer, queue_daily
 from conftest import (
     MAILBOX_USER,
     MailServers,
@@ -407,14 +412,7 @@ url = "sqlite:///{tmp_path / "a.db"}"
     assert report["totals"]["free"] is None
 
 
-def test_a_long_recipient_address_is_still_sent_once(tmp_path: Path) -> None:
-    """Triggers longer than their column are hashed by the outbox; the check must agree."""
-    from anmeldung.config import load_config
-    from anmeldung.daily import build
-    from anmeldung.db import Database
-    from anmeldung.report_mail import ReportRenderer, queue_daily
-
-    long_address = "organisationsteam@" + ".".join(["abteilung-veranstaltungen"] * 7) + ".example"
+def _plain_config(tmp_path: Path, recipient: str) -> Path:
     config_path = tmp_path / "anmeldung.toml"
     config_path.write_text(
         f"""
@@ -437,11 +435,17 @@ from = "a@b.example"
 [database]
 url = "sqlite:///{tmp_path / "a.db"}"
 [report]
-recipients = ["{long_address}"]
+recipients = ["{recipient}"]
 """,
         encoding="utf-8",
     )
-    config = load_config(config_path)
+    return config_path
+
+
+def test_a_long_recipient_address_is_still_sent_once(tmp_path: Path) -> None:
+    """Triggers longer than their column are hashed by the outbox; the check must agree."""
+    long_address = "organisationsteam@" + ".".join(["abteilung-veranstaltungen"] * 7) + ".example"
+    config = load_config(_plain_config(tmp_path, long_address))
     db = Database(config.database.url)
     db.upgrade()
     renderer = ReportRenderer(config)
@@ -456,3 +460,30 @@ recipients = ["{long_address}"]
         assert outcomes[1] is None
     finally:
         db.dispose()
+
+
+def test_long_lists_stop_in_the_mail_but_not_in_the_json(tmp_path: Path) -> None:
+    config = load_config(_plain_config(tmp_path, ORGANISER))
+    db = Database(config.database.url)
+    db.upgrade()
+    date = dt.date(2026, 12, 4)
+    at = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
+    try:
+        with db.transaction() as s:
+            for i in range(LIST_LIMIT + 7):
+                address = f"p{i}@kreis.example"
+                s.add(Registration(email=address, contact_email=address, registered_at=at))
+        with db.session() as s:
+            report = build(s, config, date, mailbox_key="k")
+    finally:
+        db.dispose()
+    assert len(report.as_json()["registrations"]["new"]) == LIST_LIMIT + 7
+    for lang, line in (
+        ("de", "  … und 7 weitere (alle: anmeldung list)\n"),
+        ("en", "  … and 7 more (all: anmeldung list)\n"),
+    ):
+        rendered = ReportRenderer(config).render(report, lang)
+        assert rendered.text.count("@kreis.example") == LIST_LIMIT
+        assert line in rendered.text
+        assert rendered.html.count("@kreis.example") == LIST_LIMIT
+        assert line.strip() in rendered.html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -28,6 +29,9 @@ from .resources import resource_dir
 LANGUAGES = ("de", "en")
 KIND = "daily_report"  # outbox.kind
 CHART_CID = "tageschart"
+# Lists in the mail stop after this many entries, with a pointer to the command that shows
+# all (the JSON has every entry): a mail over about 100 KB is clipped by Gmail.
+LIST_LIMIT = 50
 
 NAMES: dict[str, dict[str, dict[str, str]]] = {
     "kind": {
@@ -171,10 +175,16 @@ class ReportRenderer:
         def who(p: PersonItem) -> str:
             if p.email is None:
                 return "(gelöscht)" if lang == "de" else "(erased)"
-            return " ".join(x for x in (p.title, p.name) if x) or p.email
+            return " ".join(x for x in (p.title, p.name) if x)
 
         def name(table: str, key: str) -> str:
             return NAMES[table][lang].get(key, key)
+
+        def more(items: Sequence[object], command: str) -> str:
+            n = len(items) - LIST_LIMIT
+            if lang == "de":
+                return f"… und {n} weitere (alle: {command})"
+            return f"… and {n} more (all: {command})"
 
         def number(value: int | float) -> str:
             return f"{value:,}".replace(",", "." if lang == "de" else ",")
@@ -193,6 +203,8 @@ class ReportRenderer:
             "who": who,
             "name": name,
             "number": number,
+            "more": more,
+            "limit": LIST_LIMIT,
             "problems": report.problems(),
             "chart_cid": CHART_CID,
             "chart_alt": chart_alt(report, lang),
