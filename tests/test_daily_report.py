@@ -254,7 +254,10 @@ def test_the_text_report_in_german_and_english(servers: MailServers, tmp_path: P
         "Anmeldung am Mailserver fehlgeschlagen (1-mal)",
         "max.muster@gemeinde.example: „Frage zum Symposium“",
         "weder Anmeldung noch Abmeldung (Frage oder sonstige Nachricht)",
-        "Abmeldebestätigung an person2@kreis2.example: fuse:",
+        "Abmeldebestätigung an person2@kreis2.example: Schleifenschutz: schon 1 Antwort an "
+        "diese Adresse in 24 Stunden (limits.replies_per_address_per_day = 1)",
+        "Anna Koch, Kreisverwaltung 3 <person3@kreis3.example>: Unzustellbarkeitsnachricht für "
+        "person3@kreis3.example",
         "Bestätigung an person1@kreis1.example",
         "EINGEGANGENE NACHRICHTEN (8)",
         "nach Art:  Anmeldung 4, Abmeldung 1, automatische Antwort 1, Unzustellbarkeit 1, "
@@ -265,6 +268,7 @@ def test_the_text_report_in_german_and_english(servers: MailServers, tmp_path: P
     english = run_cli(config, "report", "daily", "--date", _tomorrow(), "--lang", "en").out
     assert "Daily report: Symposium Kommunale Finanzen 2027" in english
     assert "neither a registration nor a cancellation" in english
+    assert "fuse: already 1 replies to this address in 24 h" in english
     assert "Tagesbericht" not in english
 
     html_file = tmp_path / "bericht.html"

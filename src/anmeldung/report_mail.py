@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -180,6 +181,10 @@ class ReportRenderer:
         def name(table: str, key: str) -> str:
             return NAMES[table][lang].get(key, key)
 
+        def why(text: str) -> str:
+            """A stored reason (the loop fuse's, a bounce's) in the report's language."""
+            return explain(text, lang)
+
         def more(items: Sequence[object], command: str) -> str:
             n = len(items) - LIST_LIMIT
             if lang == "de":
@@ -204,12 +209,34 @@ class ReportRenderer:
             "name": name,
             "number": number,
             "more": more,
+            "why": why,
             "limit": LIST_LIMIT,
             "problems": report.problems(),
             "chart_cid": CHART_CID,
             "chart_alt": chart_alt(report, lang),
             "review_folder": self.config.mailbox.review_folder,
         }
+
+
+# The reasons outbox.fuse_reason() and registrations._bounce() store, in English.
+_FUSE_ADDRESS = re.compile(r"fuse: already (\d+) replies to this address in 24 h \((.*)\)")
+_FUSE_HOUR = re.compile(r"fuse: already (\d+) replies in the last hour \((.*)\)")
+_BOUNCE = re.compile(r"bounce\w*: (.*)")
+
+
+def explain(text: str, lang: str) -> str:
+    """The stored reason in German for a German report; anything unknown stays as it is."""
+    if lang != "de":
+        return text
+    if m := _FUSE_ADDRESS.fullmatch(text):
+        what = "Antwort" if m[1] == "1" else "Antworten"
+        return f"Schleifenschutz: schon {m[1]} {what} an diese Adresse in 24 Stunden ({m[2]})"
+    if m := _FUSE_HOUR.fullmatch(text):
+        what = "Antwort" if m[1] == "1" else "Antworten"
+        return f"Schleifenschutz: schon {m[1]} {what} in der letzten Stunde ({m[2]})"
+    if m := _BOUNCE.fullmatch(text):
+        return f"Unzustellbarkeitsnachricht für {m[1]}" if m[1] else "Unzustellbarkeitsnachricht"
+    return text
 
 
 def chart_png(report: DailyReport) -> bytes:
