@@ -212,17 +212,49 @@ class ImapMailbox:
         if not uid_list:
             return
         self.ensure_folder(folder)
-        caps = self.capabilities
+        failed = f"moving messages to {folder!r} failed"
         try:
-            if "MOVE" in caps:
-                self.client.move(uid_list, folder)
-                return
-            self.client.copy(uid_list, folder)
-            self.client.add_flags(uid_list, [imapclient.DELETED])
-            if "UIDPLUS" in caps:
-                self.client.uid_expunge(uid_list)
+            self._move(uid_list, folder)
+        except imapclient.exceptions.IMAPClientAbortError as exc:  # the session broke
+            raise MailboxError(f"{failed}: {_text(exc)}") from exc
+        except imapclient.exceptions.IMAPClientError as exc:
+            # Another worker (or a person) moved some of them first: the server answers NO,
+            # e.g. [EXPUNGEISSUED] (RFC 5530). Move what is still here; gone is done.
+            try:
+                left = self._still_here(uid_list)
+            except IMAP_ERRORS:
+                raise MailboxError(f"{failed}: {_text(exc)}") from exc
+            if left == uid_list:
+                raise MailboxError(f"{failed}: {_text(exc)}") from exc
+            log.debug(
+                "%d of %d message(s) already gone: %s",
+                len(uid_list) - len(left),
+                len(uid_list),
+                _text(exc),
+            )
+            if left:
+                try:
+                    self._move(left, folder)
+                except IMAP_ERRORS as again:
+                    raise MailboxError(f"{failed}: {_text(again)}") from again
         except IMAP_ERRORS as exc:
-            raise MailboxError(f"moving messages to {folder!r} failed: {_text(exc)}") from exc
+            raise MailboxError(f"{failed}: {_text(exc)}") from exc
+
+    def _move(self, uid_list: list[int], folder: str) -> None:
+        caps = self.capabilities
+        if "MOVE" in caps:
+            self.client.move(uid_list, folder)
+            return
+        self.client.copy(uid_list, folder)
+        self.client.add_flags(uid_list, [imapclient.DELETED])
+        if "UIDPLUS" in caps:
+            self.client.uid_expunge(uid_list)
+
+    def _still_here(self, uids: list[int]) -> list[int]:
+        """Which of ``uids`` are still in the folder and not flagged \\Deleted."""
+        self.client.noop()  # take in the EXPUNGE responses first
+        found = self.client.search(["UID", ",".join(map(str, uids)), "NOT", "DELETED"])
+        return sorted(int(u) for u in found)
 
     def move_by_message_id(self, from_folder: str, message_id: str, to_folder: str) -> int:
         """Move the copies of one message (found by its Message-ID header) between folders.

@@ -141,6 +141,31 @@ def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> l
     return rows
 
 
+def claim_locked(session: Session, now: dt.datetime | None = None) -> OutboxMessage | None:
+    """The next due row, locked for this transaction (PostgreSQL ``FOR UPDATE SKIP LOCKED``);
+    rows other workers hold are skipped. Due as for claim_due(); the attempt is counted in
+    the caller's transaction, which also records the outcome."""
+    now = now or utcnow()
+    row = session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_(("queued", "retry", "sending")),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if row is None:
+        return None
+    if row.status == "sending":  # claimed by the lease path (SQLite era) and never finished
+        row.last_error = "outcome unknown: the worker stopped while sending; sending again"
+    row.status = "sending"
+    row.attempts += 1
+    session.flush()
+    return row
+
+
 def mark_sent(session: Session, row_id: int, now: dt.datetime | None = None) -> None:
     now = now or utcnow()
     row = session.get(OutboxMessage, row_id)

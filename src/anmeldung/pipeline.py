@@ -18,14 +18,16 @@ from sqlalchemy import case, exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .analyse import Analysis, analyse
+from .claims import InboxClaims
 from .classify import ClassifyContext
 from .compose import Composer
 from .config import Config
 from .db import Database
 from .errors import DatabaseError, InputError, MailboxError, SmtpError
+from .locks import mailbox_state_row, serialise_registrations
 from .mailbox import FetchedMessage, ImapMailbox, mailbox_key
-from .models import InboundMessage, MailboxState, OutboxMessage, PollRun, utcnow
-from .outbox import claim_due, mark_failed, mark_sent
+from .models import InboundMessage, OutboxMessage, PollRun, utcnow
+from .outbox import claim_due, claim_locked, mark_failed, mark_sent
 from .registrations import Handled, find_by_key, find_recorded, handle, record
 from .smtp import SmtpConnection, classify_smtp_error
 from .sources import LocalMessage
@@ -115,31 +117,42 @@ class Worker:
                 stats.waiting = len(uids)
                 if uids:
                     log.info("%d message(s) waiting in %s", len(uids), cfg.folder)
-                moves: dict[str, list[int]] = {}
-                for fetched in mailbox.fetch(uids):
-                    if self.stop.is_set():
-                        stats.stopped = True
-                        break
-                    folder = self._from_mailbox(mailbox, fetched, ctx, stats)
-                    if folder is not None:
-                        moves.setdefault(folder, []).append(fetched.uid)
-                    # Move after every batch, so a crash leaves at most one batch to move again.
-                    if sum(len(v) for v in moves.values()) >= cfg.batch_size:
-                        stats.moved += self._move(mailbox, moves)
-                stats.moved += self._move(mailbox, moves)
+                with InboxClaims(self.db, mailbox.key, mailbox.uidvalidity) as claims:
+                    todo = uids
+                    while todo and not stats.stopped:
+                        # With several workers (PostgreSQL) each takes a share of the waiting
+                        # mail; on SQLite this is every UID at once.
+                        mine, todo = claims.claim(todo)
+                        self._handle_uids(mailbox, mine, ctx, stats)
+                        claims.release()
         except MailboxError as exc:
             self._mailbox_state(error=str(exc))
             raise
         self._mailbox_state(error=None)
         return stats
 
+    def _handle_uids(
+        self, mailbox: ImapMailbox, uids: list[int], ctx: ClassifyContext, stats: InboxStats
+    ) -> None:
+        """Fetch, handle and move ``uids`` (claimed by this worker)."""
+        cfg = self.config.mailbox
+        moves: dict[str, list[int]] = {}
+        for fetched in mailbox.fetch(uids):
+            if self.stop.is_set():
+                stats.stopped = True
+                break
+            folder = self._from_mailbox(mailbox, fetched, ctx, stats)
+            if folder is not None:
+                moves.setdefault(folder, []).append(fetched.uid)
+            # Move after every batch, so a crash leaves at most one batch to move again.
+            if sum(len(v) for v in moves.values()) >= cfg.batch_size:
+                stats.moved += self._move(mailbox, moves)
+        stats.moved += self._move(mailbox, moves)
+
     def _check_uidvalidity(self, mailbox: ImapMailbox, stats: InboxStats) -> None:
         """RFC 3501 2.3.1.1: a new UIDVALIDITY means every UID changed; Message-IDs still hold."""
         with self.db.transaction() as s:
-            state = s.get(MailboxState, mailbox.key) or MailboxState(
-                mailbox=mailbox.key, uidvalidity_changes=0
-            )
-            s.add(state)
+            state = mailbox_state_row(s, mailbox.key)
             if state.uidvalidity is not None and state.uidvalidity != mailbox.uidvalidity:
                 state.uidvalidity_changes += 1
                 stats.uidvalidity_changed = True
@@ -155,9 +168,7 @@ class Worker:
 
     def _mailbox_state(self, error: str | None) -> None:
         with self.db.transaction() as s:
-            key = mailbox_key(self.config.mailbox)
-            state = s.get(MailboxState, key) or MailboxState(mailbox=key, uidvalidity_changes=0)
-            s.add(state)
+            state = mailbox_state_row(s, mailbox_key(self.config.mailbox))
             if error is None:
                 state.last_success_at = utcnow()
             else:
@@ -239,6 +250,9 @@ class Worker:
 
         try:
             with self.db.transaction() as s:
+                # Before the insert: the registration decisions run one after another, and a
+                # second worker's copy of the same Message-ID fails at once on the unique key.
+                serialise_registrations(s)
                 row = record(
                     s,
                     mailbox=source,
@@ -397,6 +411,8 @@ class Worker:
             return self._flush_outbox(limit)
 
     def _flush_outbox(self, limit: int) -> OutboxStats:
+        if self.db.engine.dialect.name == "postgresql":
+            return self._flush_outbox_locked(limit)
         stats = OutboxStats()
         conn: SmtpConnection | None = None
         try:
@@ -495,6 +511,60 @@ class Worker:
                     next_attempt_at=utcnow(),
                 )
             )
+
+    def _flush_outbox_locked(self, limit: int) -> OutboxStats:
+        """PostgreSQL, several workers: each row is sent inside the transaction that locked it.
+
+        ``SELECT … FOR UPDATE SKIP LOCKED`` hands every due row to exactly one worker, and the
+        outcome is committed in the same transaction. A worker killed mid-send (kill -9) takes
+        its transaction and lock with it: the row is due again at once for the others, with
+        no lease to wait out. Only a mail accepted by the server in the instant before the
+        commit can go out twice (the same Message-ID); no transport can rule that out.
+        """
+        stats = OutboxStats()
+        conn: SmtpConnection | None = None
+        try:
+            while stats.claimed < limit and not self.stop.is_set():
+                with self.db.transaction() as s:
+                    row = claim_locked(s)
+                    if row is None:
+                        break
+                    stats.claimed += 1
+                    if conn is None:
+                        conn = self.smtp_factory()
+                        try:
+                            conn.open()
+                        except SmtpError as exc:
+                            conn = None
+                            # Rolled back with the transaction: the row stays due, untouched.
+                            self._mailbox_state(error=str(exc))
+                            raise
+                    try:
+                        conn.send(row.sender, row.recipient, row.body)
+                    except Exception as exc:
+                        failure = classify_smtp_error(exc)
+                        status = mark_failed(s, row.id, failure)
+                        stats.failed += status == "failed"
+                        stats.retry += status == "retry"
+                        log.warning(
+                            "outbox #%s: SMTP %s (%s) -> %s",
+                            row.id,
+                            failure.code or "error",
+                            failure.outcome,
+                            status,
+                        )
+                        log.debug("outbox #%s (%s): %s", row.id, row.message_id, failure)
+                        if failure.outcome != "permanent":
+                            break  # the connection is suspect; the rest waits for the next cycle
+                        continue
+                    mark_sent(s, row.id)
+                stats.sent += 1
+                log.info("outbox #%s (%s): sent", row.id, row.message_id)
+        finally:
+            if conn is not None:
+                conn.close()
+        self._copy_to_sent_folder(stats)
+        return stats
 
     def _copy_to_sent_folder(self, stats: OutboxStats, limit: int = 500) -> None:
         """Append sent replies not yet copied to [mailbox] sent_folder, over one IMAP session.
