@@ -3,6 +3,7 @@ handled once and every confirmation sent once, even when one worker is killed wi
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import os
@@ -10,14 +11,23 @@ import signal
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from anmeldung.claims import InboxClaims
+from anmeldung.classify import ClassifyContext
+from anmeldung.config import MailboxConfig, Secret
+from anmeldung.db import Database
 from anmeldung.devservers import DovecotServer, PostgresServer, SmtpSink
+from anmeldung.mailbox import ImapMailbox
+from anmeldung.models import OutboxMessage, Registration
+from anmeldung.pipeline import InboxStats, Worker
 from conftest import (
     MAILBOX_USER,
     MailServers,
@@ -26,6 +36,7 @@ from conftest import (
     requires_dovecot,
     write_config,
 )
+from test_compose import make_config
 
 WORKERS = 4
 MAILS = 2000
@@ -89,14 +100,14 @@ def test_four_workers_one_killed_each_mail_handled_and_answered_once(
         _wait_for(lambda: all("worker started" in log.read_text() for log in logs), "start")
         started = time.monotonic()
         _deliver(dovecot, range(MAILS // 2))
-        # Halfway, while it is busy with its share: one worker dies without any chance to
-        # clean up (claimed messages, an open transaction, a mail half sent).
+        # Halfway, while it sends its share of the confirmations: one worker dies without any
+        # chance to clean up (locked outbox rows, an open transaction, a mail half sent).
         victim = workers[0]
-        _wait_for(lambda: logs[0].read_text().count("message #") >= 20, "the victim at work")
+        _wait_for(lambda: logs[0].read_text().count(": sent") >= 10, "the victim sending", 180)
         assert victim.poll() is None, logs[0].read_text()
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        killed_after = logs[0].read_text().count("message #")
+        killed_after = logs[0].read_text().count(": sent")
         _deliver(dovecot, range(MAILS // 2, MAILS))
         delivered = time.monotonic()
 
@@ -163,7 +174,7 @@ def test_four_workers_one_killed_each_mail_handled_and_answered_once(
     shares = [log.read_text().count("message #") for log in logs]
     assert all(shares), shares
     figures = (
-        f"{MAILS} mails, {WORKERS} workers (one killed after {killed_after} messages; "
+        f"{MAILS} mails, {WORKERS} workers (one killed after sending {killed_after}; "
         f"shares {shares}): delivered in "
         f"{delivered - started:.1f} s, all answered {done - delivered:.1f} s after the last "
         f"delivery ({done - started:.1f} s in all), {repeats} repeat(s)"
@@ -171,3 +182,119 @@ def test_four_workers_one_killed_each_mail_handled_and_answered_once(
     print(figures)
     (tmp_path / "figures.txt").write_text(figures + "\n")
     pg_server.drop_database(name)
+
+
+# -- the pieces, in process ---------------------------------------------------------------------
+
+
+def test_concurrent_registrations_never_overbook(
+    pg_server: PostgresServer, pg_template: str
+) -> None:
+    """Eight threads register 24 people at once for 5 places: exactly 5 get one (the decision
+    runs under the registration lock), the rest wait in line."""
+    name = f"overbook_{os.getpid()}"
+    db = Database(pg_server.create_database(name, template=pg_template))
+    base = make_config()
+    config = dataclasses.replace(base, event=dataclasses.replace(base.event, capacity=5))
+    worker = Worker(config, db)
+    ctx = ClassifyContext(own_addresses=config.own_addresses)
+    mails = [registration_mail(n, tag="o")[1] for n in range(24)]
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def register(part: list[bytes]) -> None:
+        try:
+            start.wait()
+            for raw in part:
+                worker.ingest(raw, ctx=ctx, stats=InboxStats(), source="import")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(mails[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        with db.session() as s:
+            statuses = Counter(s.scalars(select(Registration.status)))
+            kinds = Counter(s.scalars(select(OutboxMessage.kind)))
+        assert statuses == {"confirmed": 5, "waitlisted": 19}
+        assert kinds == {"confirmation": 5, "waitlist": 19}
+    finally:
+        db.dispose()
+        pg_server.drop_database(name)
+
+
+def test_claims_are_disjoint_and_die_with_their_connection(
+    pg_server: PostgresServer, pg_template: str
+) -> None:
+    name = f"claims_{os.getpid()}"
+    db = Database(pg_server.create_database(name, template=pg_template))
+    uids = list(range(1, 61))
+    try:
+        with InboxClaims(db, "box", 7) as first, InboxClaims(db, "box", 7) as second:
+            a, rest = first.claim(uids, limit=25)
+            assert a == list(range(1, 26))
+            assert rest == list(range(26, 61))
+            # The second worker skips what the first holds and takes the next ones.
+            b, rest = second.claim(uids, limit=25)
+            assert b == list(range(26, 51))
+            assert rest == list(range(51, 61))
+            c, rest = second.claim(rest, limit=25)
+            assert (c, rest) == (list(range(51, 61)), [])
+            # Another folder (or UIDVALIDITY) is another key space.
+            with InboxClaims(db, "box", 8) as other:
+                assert other.claim(uids[:3])[0] == [1, 2, 3]
+            # A worker that dies: its server session ends and the claims with it.
+            assert first.conn is not None
+            first.conn.invalidate()  # closes the socket, as the kernel does for kill -9
+            first.conn = None
+            deadline = time.monotonic() + 10
+            while second.claim([1])[0] != [1]:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            first.release()
+        # On SQLite every UID is this (single) worker's.
+    finally:
+        db.dispose()
+        pg_server.drop_database(name)
+
+
+def test_sqlite_claims_everything(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    with InboxClaims(db, "box", 1) as claims:
+        assert claims.claim([3, 4, 5], limit=1) == ([3, 4, 5], [])
+    db.dispose()
+
+
+def test_moving_mail_another_worker_moved_first_is_no_error(servers: MailServers) -> None:
+    dovecot = servers.dovecot
+    for n in range(3):
+        dovecot.deliver(MAILBOX_USER, registration_mail(n, tag="m")[1])
+    config = load_config_for(dovecot)
+    with ImapMailbox(config) as one, ImapMailbox(config) as two:
+        uids = one.waiting_uids()
+        assert len(uids) == 3
+        two.waiting_uids()
+        one.move(uids[:2], "Erledigt")
+        two.move(uids, "Erledigt")  # two of three are gone already: the third is moved
+        two.move(uids, "Erledigt")  # all gone: nothing to do, no error
+    client = dovecot.imap(MAILBOX_USER)
+    try:
+        assert client.select_folder("INBOX", readonly=True)[b"EXISTS"] == 0
+        assert client.select_folder("Erledigt", readonly=True)[b"EXISTS"] == 3
+    finally:
+        client.logout()
+
+
+def load_config_for(dovecot: DovecotServer) -> MailboxConfig:
+    base = make_config().mailbox
+    return dataclasses.replace(
+        base,
+        host=dovecot.host,
+        port=dovecot.imap_port,
+        security="none",
+        password=Secret(dovecot.password),
+    )

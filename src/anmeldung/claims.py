@@ -76,7 +76,9 @@ class InboxClaims:
     def claim(self, uids: Sequence[int], limit: int = CLAIM_SIZE) -> tuple[list[int], list[int]]:
         """Claim up to ``limit`` of ``uids`` (ascending); returns (claimed, not yet tried).
 
-        UIDs another worker holds are skipped: they are its to handle.
+        UIDs another worker holds are skipped: they are its to handle. Our own claims would
+        be granted again (PostgreSQL stacks a session's advisory locks): go on with the
+        returned rest, or release() first.
         """
         if self.conn is None:
             return list(uids), []

@@ -11,7 +11,7 @@ from .models import MailboxState
 # pg_advisory_xact_lock(int, int) keys; the two-int form never meets the one-bigint keys of
 # claims.InboxClaims (PostgreSQL keeps the two key spaces apart).
 _LOCK_CLASS = 0x616E6D  # "anm"
-_REGISTRATIONS = 1
+_DECISIONS = 1
 
 
 def is_shared(session: Session) -> bool:
@@ -19,19 +19,19 @@ def is_shared(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def serialise_registrations(session: Session) -> None:
-    """Take the registration lock until the transaction ends (PostgreSQL; SQLite has one
-    writer anyway).
+def decision_lock(session: Session) -> None:
+    """Take the decision lock until the transaction ends (PostgreSQL; SQLite has one writer
+    anyway).
 
     Deciding who gets a place reads the confirmed count and then writes: two workers doing
     that at once under READ COMMITTED would both see the last free place and overbook. Under
-    this lock the decisions (and the unique triggers, the loop fuse) happen one after another;
-    reading mail and composing happen outside it. Taking it again in the same transaction is
-    harmless (it stacks).
+    this lock such decisions (and the unique triggers, the loop fuse, the daily report's
+    queueing) happen one after another; reading mail and composing happen outside it. Taking
+    it again in the same transaction is harmless (it stacks).
     """
     if is_shared(session):
         session.execute(
-            text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _LOCK_CLASS, "b": _REGISTRATIONS}
+            text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _LOCK_CLASS, "b": _DECISIONS}
         )
 
 

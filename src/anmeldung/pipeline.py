@@ -24,7 +24,7 @@ from .compose import Composer
 from .config import Config
 from .db import Database
 from .errors import DatabaseError, InputError, MailboxError, SmtpError
-from .locks import mailbox_state_row, serialise_registrations
+from .locks import decision_lock, mailbox_state_row
 from .mailbox import FetchedMessage, ImapMailbox, mailbox_key
 from .models import InboundMessage, OutboxMessage, PollRun, utcnow
 from .outbox import claim_due, claim_locked, mark_failed, mark_sent
@@ -252,7 +252,7 @@ class Worker:
             with self.db.transaction() as s:
                 # Before the insert: the registration decisions run one after another, and a
                 # second worker's copy of the same Message-ID fails at once on the unique key.
-                serialise_registrations(s)
+                decision_lock(s)
                 row = record(
                     s,
                     mailbox=source,

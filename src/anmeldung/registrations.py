@@ -14,7 +14,7 @@ from .analyse import Analysis
 from .compose import Composer, Person, Reply
 from .config import Config
 from .extract import REVIEW_BELOW, Attendee
-from .locks import serialise_registrations
+from .locks import decision_lock
 from .models import InboundMessage, OutboxMessage, Registration, utcnow
 from .names import fold, parse_display_name, same_person
 from .outbox import MAX_ADDRESS, enqueue, fuse_reason
@@ -98,7 +98,7 @@ def handle(
     session: Session, config: Config, composer: Composer, row: InboundMessage, analysis: Analysis
 ) -> Handled:
     """Act on a recorded message: register or cancel, and queue the replies it earns."""
-    serialise_registrations(session)
+    decision_lock(session)
     kind = analysis.kind
     if kind == "registration":
         result = _register(session, config, composer, row, analysis)
@@ -528,7 +528,7 @@ def cancel_and_promote(
     Every mail is unique per registration (its trigger names the registration), so handling
     the same cancellation again queues nothing new.
     """
-    serialise_registrations(session)
+    decision_lock(session)
     result = Handled("processed")
     sender = analysis.parsed.sender if analysis is not None else None
     for reg in regs:

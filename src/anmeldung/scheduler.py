@@ -16,6 +16,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from .daily import build, latest_report_date, report_period
 from .errors import AnmeldungError, AuthError
 from .idle import IdleWatcher
+from .locks import decision_lock
 from .mailbox import mailbox_key
 from .pipeline import Worker
 from .privacy import schedule_purge
@@ -178,6 +179,9 @@ class ReportJob:
         date = latest_report_date(now, cfg.schedule.daily_report, cfg.schedule.tz)
         try:
             with self.worker.db.transaction() as s:
+                # Several workers run this job at the same minute: one after another, the
+                # later ones find the report queued instead of failing on its unique trigger.
+                decision_lock(s)
                 report = build(s, cfg, date, mailbox_key=mailbox_key(cfg.mailbox), now=now)
                 queued = queue_daily(s, cfg, self.renderer, report, now=now)
         except AnmeldungError as exc:
