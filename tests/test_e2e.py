@@ -129,8 +129,10 @@ def test_poll_fails_clearly_on_wrong_password(servers: MailServers, tmp_path: Pa
     assert "wrong" not in result.err  # the password never shows
 
 
-def test_smtp_down_keeps_confirmation_queued(servers: MailServers, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "anmeldung.toml", servers)
+def test_smtp_down_keeps_confirmation_queued(
+    servers: MailServers, tmp_path: Path, db_url: str
+) -> None:
+    config = write_config(tmp_path / "anmeldung.toml", servers, db_url=db_url)
     run_cli(config, "init")
     client = servers.dovecot.imap(MAILBOX_USER)
     append(client, "INBOX", (EXAMPLES / "01-mueller-kaemmerei.eml").read_bytes())

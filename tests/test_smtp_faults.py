@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from anmeldung.config import load_config
 from anmeldung.db import Database
-from anmeldung.devservers import ReceivedMail, append
+from anmeldung.devservers import PostgresServer, ReceivedMail, append
 from anmeldung.models import OutboxMessage, Registration, utcnow
 from anmeldung.pipeline import Worker
 from conftest import EXAMPLES, MAILBOX_USER, MailServers, run_cli, write_config
@@ -30,8 +30,14 @@ MUELLER = "j.mueller@stadt-bonn.example"
 SCHMIDT = "anna.schmidt@kreis-rhein-sieg.example"
 
 
-def _setup(servers: MailServers, tmp_path: Path, *examples: str, timeout: float = 10) -> Path:
-    config = write_config(tmp_path / "anmeldung.toml", servers)
+def _setup(
+    servers: MailServers,
+    tmp_path: Path,
+    *examples: str,
+    timeout: float = 10,
+    db_url: str | None = None,
+) -> Path:
+    config = write_config(tmp_path / "anmeldung.toml", servers, db_url=db_url)
     text = config.read_text(encoding="utf-8")
     config.write_text(
         text.replace("[smtp]\n", f"[smtp]\ntimeout_seconds = {timeout}\n"), encoding="utf-8"
@@ -47,7 +53,7 @@ def _setup(servers: MailServers, tmp_path: Path, *examples: str, timeout: float 
 
 
 def _db(config: Path) -> Database:
-    return Database(f"sqlite:///{config.parent / 'anmeldung.db'}")
+    return Database(load_config(config).database.url)
 
 
 def _rows(config: Path) -> list[OutboxMessage]:
@@ -95,10 +101,12 @@ def _summary(case: str, text: str) -> None:
 
 
 def test_421_service_closing_is_retried_and_the_rest_waits(
-    servers: MailServers, tmp_path: Path
+    servers: MailServers, tmp_path: Path, db_url: str
 ) -> None:
     sink = servers.smtp
-    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", "02-schmidt-exchange.eml")
+    config = _setup(
+        servers, tmp_path, "01-mueller-kaemmerei.eml", "02-schmidt-exchange.eml", db_url=db_url
+    )
     sink.fail_next.append((421, "4.3.2 service closing transmission channel"))
     assert _poll(config) == "outbox: 0 sent, 1 to retry, 0 failed"
     first, second = _rows(config)
@@ -126,10 +134,10 @@ def test_421_service_closing_is_retried_and_the_rest_waits(
 
 
 def test_451_temporary_is_retried_with_the_same_message_id(
-    servers: MailServers, tmp_path: Path
+    servers: MailServers, tmp_path: Path, db_url: str
 ) -> None:
     sink = servers.smtp
-    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml")
+    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", db_url=db_url)
     sink.fail_next.append((451, "4.3.0 try again later"))
     assert _poll(config) == "outbox: 0 sent, 1 to retry, 0 failed"
     (row,) = _rows(config)
@@ -158,10 +166,12 @@ def test_451_temporary_is_retried_with_the_same_message_id(
 
 
 def test_550_permanent_fails_with_the_reply_stored_and_the_batch_goes_on(
-    servers: MailServers, tmp_path: Path
+    servers: MailServers, tmp_path: Path, db_url: str
 ) -> None:
     sink = servers.smtp
-    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", "02-schmidt-exchange.eml")
+    config = _setup(
+        servers, tmp_path, "01-mueller-kaemmerei.eml", "02-schmidt-exchange.eml", db_url=db_url
+    )
     sink.fail_next.append((550, "5.1.1 <j.mueller@stadt-bonn.example>: mailbox unavailable"))
     before = sink.connections
     assert _poll(config) == "outbox: 1 sent, 0 to retry, 1 failed"
@@ -189,10 +199,10 @@ def test_550_permanent_fails_with_the_reply_stored_and_the_batch_goes_on(
 
 
 def test_connection_dropped_after_data_is_retried_with_the_same_message_id(
-    servers: MailServers, tmp_path: Path
+    servers: MailServers, tmp_path: Path, db_url: str
 ) -> None:
     sink = servers.smtp
-    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml")
+    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", db_url=db_url)
     sink.drop_next = 1
     assert _poll(config) == "outbox: 0 sent, 1 to retry, 0 failed"
     (row,) = _rows(config)
@@ -218,10 +228,10 @@ def test_connection_dropped_after_data_is_retried_with_the_same_message_id(
 
 
 def test_timeout_after_final_dot_is_retried_with_the_same_message_id(
-    servers: MailServers, tmp_path: Path
+    servers: MailServers, tmp_path: Path, db_url: str
 ) -> None:
     sink = servers.smtp
-    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", timeout=1)
+    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", timeout=1, db_url=db_url)
     sink.delay_next.append(2.5)  # longer than the client's timeout; then the sink accepts
     assert _poll(config) == "outbox: 0 sent, 1 to retry, 0 failed"
     (row,) = _rows(config)
@@ -306,10 +316,49 @@ def test_worker_killed_between_accept_and_commit_sends_at_most_one_duplicate(
     )
 
 
-def test_a_batch_uses_one_smtp_connection(servers: MailServers, tmp_path: Path) -> None:
+def test_postgresql_worker_killed_between_accept_and_commit_is_repeated_at_once(
+    servers: MailServers, tmp_path: Path, pg_server: PostgresServer, pg_template: str
+) -> None:
+    """On PostgreSQL the row is sent inside the transaction that locked it: a dead worker's
+    transaction is rolled back, so the row is due again at once (no lease to wait out) and
+    its attempt is not charged. The same at-most-one duplicate, with the same Message-ID."""
+    sink = servers.smtp
+    name = f"crash_{os.getpid()}"
+    url = pg_server.create_database(name, template=pg_template)
+    config = _setup(servers, tmp_path, "01-mueller-kaemmerei.eml", db_url=url)
+    env = {**os.environ, "ANMELDUNG_CONFIG": str(config)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH_AFTER_ACCEPT],
+        env=env,
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 70, proc.stderr
+    (first,) = sink.wait_for(1)
+    (row,) = _rows(config)
+    assert (row.status, row.attempts) == ("queued", 0)
+    assert _confirmed_at(config, MUELLER) is None
+
+    assert _poll(config) == "outbox: 1 sent, 0 to retry, 0 failed"
+    (row2,) = _rows(config)
+    assert (row2.status, row2.attempts) == ("sent", 1)
+    assert _confirmed_at(config, MUELLER) is not None
+    got = sink.wait_for(2)
+    assert _mid(got[1]) == _mid(first) == row.message_id
+    assert _poll(config) == "outbox: 0 sent, 0 to retry, 0 failed"
+    assert len(sink.messages) == 2  # at most one duplicate
+    pg_server.drop_database(name)
+
+
+def test_a_batch_uses_one_smtp_connection(
+    servers: MailServers, tmp_path: Path, db_url: str
+) -> None:
     sink = servers.smtp
     examples = sorted(p.name for p in EXAMPLES.glob("0*.eml"))
-    config = _setup(servers, tmp_path, *examples)
+    config = _setup(servers, tmp_path, *examples, db_url=db_url)
     before = sink.connections  # the sink's own readiness check connected once
     out = _poll(config)
     rows = _rows(config)

@@ -412,7 +412,7 @@ class Worker:
 
     def _flush_outbox(self, limit: int) -> OutboxStats:
         if self.db.engine.dialect.name == "postgresql":
-            return self._flush_outbox_locked(limit)
+            return self._flush_outbox_locked()
         stats = OutboxStats()
         conn: SmtpConnection | None = None
         try:
@@ -512,19 +512,20 @@ class Worker:
                 )
             )
 
-    def _flush_outbox_locked(self, limit: int) -> OutboxStats:
+    def _flush_outbox_locked(self) -> OutboxStats:
         """PostgreSQL, several workers: each row is sent inside the transaction that locked it.
 
         ``SELECT … FOR UPDATE SKIP LOCKED`` hands every due row to exactly one worker, and the
         outcome is committed in the same transaction. A worker killed mid-send (kill -9) takes
         its transaction and lock with it: the row is due again at once for the others, with
         no lease to wait out. Only a mail accepted by the server in the instant before the
-        commit can go out twice (the same Message-ID); no transport can rule that out.
+        commit can go out twice (the same Message-ID); no transport can rule that out. Like
+        the batched path it sends until nothing is due, one row (and transaction) at a time.
         """
         stats = OutboxStats()
         conn: SmtpConnection | None = None
         try:
-            while stats.claimed < limit and not self.stop.is_set():
+            while not self.stop.is_set():
                 with self.db.transaction() as s:
                     row = claim_locked(s)
                     if row is None:
