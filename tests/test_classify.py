@@ -653,3 +653,28 @@ def test_not_on_duty_notice_without_headers() -> None:
         "nicht bearbeitet.\n"
     )
     assert run(mail("Subject: Re: Einladung", body)).kind == "auto_reply"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("Ja, wir kommen zu dritt: ich und zwei Kollegen aus der Kämmerei.\n", "registration"),
+        ("Servus, i ko am 12. ned kemma, streichts mi bitte.\n", "cancellation"),
+        (
+            "Für die Stadtwerke nehmen Herr Dr. Ole Brandt (Leiter Netze, Fernwärme und "
+            "Kältenetze, o.brandt@sw.example) und ich am Fachtag teil.\n",
+            "registration",
+        ),
+        ("Ist eine Anmeldung noch möglich? Ein Kollege überlegt noch.\n", "other"),
+    ],
+)
+def test_more_ways_to_say_it(body: str, kind: str) -> None:
+    assert run(mail("Subject: Re: Einladung", body)).kind == kind
+
+
+def test_a_citizen_service_receipt_is_an_auto_reply() -> None:
+    body = (
+        "Ihre Nachricht wurde unter der Vorgangsnummer 2027-1 erfasst.\n\nDies ist eine "
+        "automatisch erzeugte Nachricht.\n"
+    )
+    assert run(mail("Subject: Eingangsbestätigung", body)).kind == "auto_reply"

@@ -431,7 +431,9 @@ _AUTO_BODY_STRONG = re.compile(
     r"|diese (?:nachricht|e-?mail) wurde automatisch (?:generiert|erstellt|versendet)"
     r"|this is an? (?:automatic|automated|auto-generated) (?:reply|response|message)"
     r"|this (?:message|e-?mail) (?:was|has been) (?:automatically|auto-?)generated"
-    r"|automatische antwort|abwesenheitsnotiz|automatic reply)"
+    r"|automatische antwort|abwesenheitsnotiz|automatic reply"
+    r"|dies ist eine automatisch (?:erzeugte|generierte|erstellte|versandte) (?:nachricht|e-?mail"
+    r"|antwort|benachrichtigung)|unter der vorgangsnummer\b)"
 )
 # Phrases a person may also write ("I am out of office next week, but register me"): they decide
 # only when the text has no registration or cancellation words.
@@ -499,7 +501,9 @@ _CANCEL = re.compile(
     r"|\bunsubscribe (?:me|us) from the (?:event|symposium|conference)"
     r"|(?<!who )(?<!which )\b(?:can|could|will) (?:no longer|not|n't) (?:be able to )?attend\b"
     r"|\b(?:can't|cannot|won't|unable to) (?:be able to )?(?:attend|make it|come)\b"
-    r"|\bwithdraw (?:my|our) registration\b)"
+    r"|\bwithdraw (?:my|our) registration\b"
+    # Bavarian: "i ko ned kemma", "streichts mi vo da Listn"
+    r"|\b(?:ned|net)\s+(?:kemma|kumma|kommen)\b|\bstreich\w*\s+(?:mi|mich|uns)\b)"
 )
 _REGISTER = re.compile(
     # "Anmeldung", "anmelden", the form; not "Anmeldeteam", "Anmeldeschluss", "Anmeldefrist".
@@ -509,14 +513,14 @@ _REGISTER = re.compile(
     # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
     r"|\b(?:ich komme|komme ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
-    r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$))"
+    r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$|zu (?:zweit|dritt|viert|fünft)\b))"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
     r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
     r"|\b(?:i|we)(?:'ll| will| shall) be there\b|\b(?:i|we)(?:'d| would) (?:love|like) to come\b"
     r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b"
     r"|\b(?:reserve|book|save|hold)\b(?: (?:me|us))?(?: (?:a|one|two|three|four|\d+))?"
     r"(?: more)? (?:seats?|places?|spots?|tickets?)\b"
-    r"|\bnehme[n]?\b" + _G + r"{0,60}?\bteil\b(?=\s*(?:[.!,;]|$|und\b))"
+    r"|\bnehme[n]?\b" + _G + r"{0,160}?\bteil\b(?=\s*(?:[.!,;]|$|und\b))"
     r"|\baufnahme in die teilnehme\w*"
     r"|\bzusage\b|\bsage[n]?\b" + _G + r"{0,60}?\bzu\b(?=\s*(?:[.!,;]|$|und\b))|\bzusagen\b"
     r"|\bteilnahme\b|\bteilnehmen\b|\bteilnehmer(?:in|innen|n)?\b"
@@ -540,6 +544,7 @@ _UNDECIDED = re.compile(
     r"|\b(?:whether|if|before)\s+(?:i|we)\s+(?:can|could|will|would|should)?\s*"
     r"(?:be able to\s+)?(?:attend|register|come|participate|join)\b"
     r"|\b(?:noch nicht|not yet)\s+(?:sicher|entschieden|decided|sure)\b"
+    r"|\büberlegt noch\b"
 )
 
 
@@ -585,8 +590,16 @@ _NOT_NEW = re.compile(
 )
 
 
+# Asking whether one still can ("Ist die Anmeldung noch möglich?") is a question for a person.
+_CAN_I_STILL = re.compile(
+    r"(?i)[^.!?\n]*\b(?:noch möglich|noch offen|noch frei|noch plätze|kann man|still (?:possible"
+    r"|open)|any (?:places|seats) left)\b[^.!?\n]*\?"
+)
+
+
 def _register_intent(text: str) -> bool:
     text = _NOT_NEW.sub(" ", _OTHERS_ASKED.sub(" ", intent_text(text)))
+    text = _CAN_I_STILL.sub(" ", text)
     if _UNDECIDED.search(text):
         text = _UNDECIDED.sub(" ", text)
         # Whoever asks before deciding and says nothing else about it wants an answer.
@@ -614,7 +627,7 @@ _UNSUBSCRIBE_HINT = re.compile(
 # A substitute ("An seiner Stelle kommt Frau X", "instead, my colleague Y will attend"): the
 # desk registers the newcomer; the mail is a registration, the cancelled name is left out.
 _SUBSTITUTE = re.compile(
-    r"(?i)\b(?:an (?:seiner|ihrer) stelle|statt (?:seiner|ihrer)|stattdessen"
+    r"(?i)\b(?:an (?:seiner|ihrer) stelle|statt (?:seiner|ihrer|herrn?|frau)|stattdessen"
     r"|an meiner stelle|als (?:ersatz|vertretung)|in (?:seiner|ihrer) vertretung"
     r"|vertritt (?:ihn|sie)|teilnehmerwechsel|in (?:his|her) place"
     r"|instead)\b"

@@ -132,7 +132,7 @@ def key_values(text: str) -> list[dict[str, str]]:
     return records
 
 
-_COLUMNS = re.compile(r"\t|\s{2,}|\s*\|\s*|\s+/\s+")
+_COLUMNS = re.compile(r"\t|\s{2,}|\s*\|\s*|\s+/\s+|\s*;\s*")
 
 
 def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
@@ -279,10 +279,14 @@ _BODY = re.compile(
     # "Gemeente", Polish "Gmina"/"Urząd Miasta", Italian "Comune", French "Ville de".
     r"|\bkommune\b|\bkommun\b|\bstad\b|\bgemeente\b|\bgmina\b|\bmiasta\b|\bcomune\b"
     r"|\bville de\b|\blandratsamt\b|\brathaus\b|\bmagistrat\b|\w+anstalt\b"
+    r"|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
+    r"|\bmarktgemeinde\b|\bzweckverband\b"
+    r"|\bsenator(?:in)?\s+für\b|\baktiengesellschaft\b|\bgenossenschaft\b|\bbeirat\b"
+    r"|\bbürgerschaft\b|\b\w+betrieb\b|\bingenieurbüro\b|\bwohnungsgesellschaft\b"
     r"|\bstarostwo\b|\bpowiat\w*|\burząd\b|\bcommunauté\b|\bmairie\b|\bgemeentebestuur\b"
     r"|\bregion\b|\bholding\b|\bservice\b|\bauthority\b|\bagency\b|\bministry\b"
     r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b)"
-    r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR)\b"
+    r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
 )
 _DEPT = re.compile(
     r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fachgebiet|dezernat"
@@ -312,6 +316,10 @@ _COUNCIL = re.compile(
 )
 # "Mitglied im Rat der Stadt Bonn": the member's council is the organisation.
 _MEMBER_OF = re.compile(r"^(?:Mitglied|Member)\s+(?:im|des|der|of the|of)\s+")
+_COUNCIL_OF_PLACE = re.compile(
+    r"(?:Stadtrat|Kreistag|Gemeinderat|Marktgemeinderat|Bezirkstag|Stadtverordnetenversammlung)"
+    r"\s+[A-ZÄÖÜ][\w-]+(?:\s(?:a\.|am|an der|i\.)\s?[A-ZÄÖÜ][\w.-]+)?"
+)
 _DEPT_FIRST = re.compile(
     r"(?i)(?:amt|abteilung|abt\.|referat|fachbereich|büro|sekretariat|office)\b"
 )
@@ -350,6 +358,8 @@ def part_kind(part: str) -> str:
         return "address"
     if _COUNCIL.match(_MEMBER_OF.sub("", part)) and _BODY.search(part):
         return "org"
+    if _COUNCIL_OF_PLACE.fullmatch(_MEMBER_OF.sub("", part)):
+        return "org"  # "Stadtrat Nürnberg", "Kreistag Dachau": the council, not a job
     if _DEPT_END.search(part) and not _DEPT_NOT_ORG.search(part):
         return "dept"
     if _DEPT.search(part) and not _BODY.search(part.split()[0]):
@@ -377,6 +387,10 @@ _OF_BODY = re.compile(
 )
 
 
+_SENATE = re.compile(r"(?:Die |Der )?Senator(?:in)? für [^|–—·;/]+")
+_LEGAL_FORM = re.compile(r"\b(?:GmbH|AG|mbH|KG|e\.\s?V\.|AöR|A/S|SE|gGmbH)\s*$")
+
+
 def organisation_of(line: str) -> tuple[str | None, str]:
     """(organisation, "org"|"dept"|"") of one line: department and function parts dropped."""
     line = clean_line(line, MAX_FIELD_CHARS * 2).strip()
@@ -396,6 +410,12 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         line = line[1:-1].strip()
     if not line:
         return None, ""
+    senate = _SENATE.match(line)
+    if senate:  # Bremen's ministries: "Der Senator für Umwelt, Klima und Wissenschaft"
+        return senate.group(0).strip(" ,")[:MAX_FIELD_CHARS], "org"
+    member = re.match(r"(?:Mitglied|Member) (?:der|des|im|of the) (\w+ische)n (\w+)$", line)
+    if member:  # "Mitglied der Bremischen Bürgerschaft": the body in the nominative
+        return f"{member.group(1)} {member.group(2)}", "org"
     parts = [
         _MEMBER_OF.sub("", p) if _COUNCIL.match(_MEMBER_OF.sub("", p)) else p
         for p in _SPLIT.split(line)
@@ -406,7 +426,20 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         first_org = kinds.index("org")
         # Unknown words before the body belong to its name ("Freie und Hansestadt Hamburg, …");
         # after it they are mostly its department ("Landkreis Harburg – Finanzmanagement").
-        keep = [i for i, k in enumerate(kinds) if k == "org" or (k == "other" and i < first_org)]
+        # The first body named, with unknown words before it ("Freie und Hansestadt Hamburg");
+        # a second one after it is a translation or a parent ("– City University of …").
+        keep = [
+            i for i, k in enumerate(kinds) if i == first_org or (k == "other" and i < first_org)
+        ]
+        # … unless it is the rest of a company name ("Holding Graz – Kommunale … GmbH").
+        nxt = first_org + 1
+        if (
+            nxt < len(parts)
+            and kinds[nxt] == "org"
+            and _LEGAL_FORM.search(parts[nxt])
+            and not _LEGAL_FORM.search(parts[first_org])
+        ):
+            keep.append(nxt)
         text = parts[keep[0]]
         for i in keep[1:]:
             if i != keep[0]:
@@ -429,7 +462,9 @@ _ORG_PHRASE = re.compile(
     r"((?:(?:Rat|Kreistag|Gemeinderat) (?:der|des) (?:(?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
     r"[A-ZÄÖÜ][\w.-]*|[A-ZÄÖÜ][\w-]*-Kreises))|(?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde"
     r"|Bezirksamt"
-    r"|Kreisverwaltung|Stadtverwaltung|City of|University of)\s+[A-ZÄÖÜ][\w.-]*"
+    r"|Kreisverwaltung|Stadtverwaltung|City of|University of|Universität|Hochschule|Beirats?"
+    r"|Kreistag|Stadtrat|Gemeinderat|Bayerischen (?:Städtetag|Gemeindetag|Landkreistag)"
+    r"|Fachhochschule)\s+[A-ZÄÖÜ][\w.-]*"
     r"(?:\s\([^)]{1,20}\))?)"
 )
 
@@ -437,7 +472,8 @@ _ORG_PHRASE = re.compile(
 # --- sentences, closings, signatures --------------------------------------------------------
 
 _CLOSING = re.compile(
-    r"(?i)(?:^|(?<=[.!?,]\s)|(?<=[.!?]))\s*(?:mit\s+(?:den\s+)?(?:freundlichen|besten|herzlichen"
+    r"(?i)(?:^|(?<=[.!?,]\s)|(?<=[.!?]))\s*(?:(?:vielen\s+)?dank(?:e)?\s+und\s+(?:\w+\s+)?grü(?:ß|ss)e"
+    r"|mit\s+(?:den\s+)?(?:freundlichen|besten|herzlichen"
     r"|kollegialen)\s+grü(?:ß|ss)en|mit\s+freundlichem\s+gru(?:ß|ss)|(?:viele|beste|liebe"
     r"|freundliche|herzliche|schöne|kollegiale)\s+grü(?:ß|ss)e|gru(?:ß|ss)|grü(?:ß|ss)e|mfg|vg|lg"
     r"|(?:best|kind|warm|many)\s+(?:regards|wishes|thanks)|regards|yours\s+sincerely"
@@ -462,7 +498,11 @@ def sentences(text: str) -> list[str]:
             before = re.findall(r"[\w.-]+$", para[start : m.start()])
             word = before[0].lower().replace(".", "") if before else ""
             if m.group(0) == "." and (
-                word in _ABBREV or word.isdigit() or len(word) == 1 or word.startswith("dipl")
+                word in _ABBREV
+                or word.isdigit()
+                or len(word) == 1
+                or word.startswith("dipl")
+                or any(part in _ABBREV for part in word.split("-"))  # "Dr.-Ing."
             ):
                 continue  # "Dr.", "12.", "Dipl.-Kffr." end no sentence
             out.append(para[start : m.end()].strip())
@@ -507,6 +547,9 @@ def split_signature(text: str) -> tuple[str, list[str]]:
         if any(part_kind(x) in ("person", "org") for x in last):
             return "\n\n".join(paras[:-1]), _sig_lines(last)
     lines = text.strip().split("\n")
+    if len(lines) > 1 and "," in lines[-1] and parse_person(lines[-1].split(",")[0]):
+        # "Dr. phil. Anna Roth, Constructor University, School of …" under a one-line mail
+        return "\n".join(lines[:-1]), _sig_lines([lines[-1]])
     sents = sentences(lines[-1]) if lines else []
     if len(sents) > 1:
         return "\n".join([*lines[:-1], " ".join(sents[:-1])]), _sig_lines([sents[-1]])
@@ -623,7 +666,7 @@ _CANCEL = re.compile(
     r"|dabei sein)\b"
 )
 _SELF = re.compile(
-    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich selbst"
+    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich selbst|und mir|and me|ich und"
     r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
     r"|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
@@ -650,14 +693,17 @@ _NOT_ME = re.compile(
 _STAYS = re.compile(
     r"(?i)\bbleib\w*\b[^.!?]{0,40}\b(?:angemeldet|dabei)\b"
     r"|\b(?:kommt|nimmt)\b[^.!?]{0,30}\b(?:trotzdem|weiterhin|wie geplant)\b"
+    r"|\b(?:komm\w*|nehm\w*)\b[^.!?]{0,30}\bwie\s+(?:angemeldet|geplant|vorgesehen)\b"
     r"|\b(?:will|does) still (?:attend|come)\b|\bremains? registered\b"
 )
 
 
+_REPLACED = re.compile(r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|instead of|in place of"
+                       r"|replacing|nachfolgend auf)\s*$")  # fmt: skip
 _BUT = re.compile(r"(?i),?\s+(?:aber|but|jedoch|dafür|stattdessen|instead)\b")
 _FOR_ME = re.compile(r"(?i)\b(?:für|for)\s+(?:mich|me|uns|us|myself)\b")
 # Where the confirmation goes ("senden Sie die Bestätigungen an mich") is not who attends.
-_MAIL_TO_ME = re.compile(r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b")
+_MAIL_TO_ME = re.compile(r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b|\bfür uns\b(?!\s+beide)")
 
 
 @dataclass(frozen=True)
@@ -674,6 +720,8 @@ _LOWER_IN_NAME = frozenset(
 )
 
 
+_EVENTS = ("forum", "tagung", "tag", "symposium", "veranstaltung", "konferenz", "treffen",
+           "workshop", "seminar", "kongress", "conference", "meeting")  # fmt: skip
 _PARTICLE_END = frozenset("von vom van der den de zu zum zur".split())
 _NOUN_AFTER_VON = frozenset(
     "Liste Teilnehmerliste Tagung Fachtagung Veranstaltung Anmeldung Konferenz Symposium Stadt"
@@ -699,7 +747,11 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
         if chunk.endswith(("Dr", "Prof")):
             continue
         last = tokens[n - 1].group(0)
-        if last.lower() in _PARTICLE_END or last in _NOUN_AFTER_VON:
+        if (
+            last.lower() in _PARTICLE_END
+            or last in _NOUN_AFTER_VON
+            or last.lower().endswith(_EVENTS)
+        ):
             continue  # "Frau Vera Lind von der Liste": "von der" starts no name here
         person = parse_person(chunk, min_tokens=1 if with_salutation else 2)
         if person:
@@ -711,19 +763,31 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     """People registered (or cancelled) in the text: list items and named people next to a verb."""
     found: list[Mention] = []
     in_list = False  # lines after "Es nehmen teil:" are a list even without bullets
+    last_was_item = just_listed = False
     for line in main.split("\n"):
         m = re.match(r"^\s*(?:\d{1,2}[.)]|[-*•–—·])\s+(.+)$", line)
         item = m.group(1) if m else line if _EMAIL.search(line) and "," in line else None
+        alone = re.fullmatch(r"\s*<?\s*(" + _EMAIL.pattern + r")\s*>?\s*", line)
+        if alone and found and found[-1].email is None and last_was_item:
+            # "Prof. Dr. X\nx@uni.example": the address on its own line under the name
+            found[-1] = replace(found[-1], email=alone.group(1).lower())
+            last_was_item = False
+            just_listed = True
+            continue
         if item is None and in_list and line.strip():
             item = line.strip()
+        last_was_item = False
         if item:
             mention = _item(item)
             if mention:
                 found.append(mention)
+                last_was_item = just_listed = True
         if not line.strip():
-            in_list = False
+            # A blank line between list entries ("Name\naddress\n\nName\naddress") goes on.
+            in_list = in_list and just_listed
+            just_listed = False
         elif line.rstrip().endswith(":") and _VERB.search(line):
-            in_list = True
+            in_list = just_listed = True  # a blank line may follow the intro
     listed = {x.person.name for x in found}
     sents = sentences(main)
     for i, sent in enumerate(sents):
@@ -747,6 +811,8 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             pos = m.end() + 1
             if _GREETING.search(sent[max(0, m.start() - 20) : m.start()]):
                 continue
+            if _REPLACED.search(sent[max(0, m.start() - 25) : m.start()]):
+                continue  # "statt Herrn X, … wird Herr Y teilnehmen": X is replaced
             colleague = m.group("colleague")
             if not verb_here and not colleague:
                 continue
@@ -1100,8 +1166,13 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
     if org is None:
         m = _ORG_PHRASE.search(main) or _ORG_PHRASE_EN.search(main)
         org = re.sub(r"(?<=\w{3})\.$", "", m.group(1)) if m else None  # the sentence's full stop
+        org = re.sub(r"^Beirats ", "Beirat ", org) if org else None  # "des Beirats Vegesack"
     function = sig.function or (sig.person.function if sig.person else None)
     return _Sender(address, person, org, function, confidence, suspicious)
+
+
+def _initials(p: PersonName) -> bool:
+    return any(len(t) <= 2 and t.endswith(".") for t in p.tokens)
 
 
 def _choose_name(
@@ -1121,6 +1192,8 @@ def _choose_name(
             return replace(sig, title=sig.title or shown.title), 0.95
         if same_person(sig.name, shown.name):
             best = sig if len(sig.tokens) >= len(shown.tokens) else shown
+            if _initials(best) and not _initials(shown):
+                best = shown  # "W. Tiedemann-Kraus" signed, "Wolfgang Tiedemann-Kraus" in From
             title = sig.title or shown.title
             salutation = sig.salutation or shown.salutation
             return PersonName(best.name, title, salutation, sig.function), 0.97

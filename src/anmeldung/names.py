@@ -56,13 +56,15 @@ _PARTICLES = frozenset(
 )
 # Words that never occur in a person's name but do in mailbox names and signatures.
 _NOT_NAME = re.compile(
-    r"(?i)^(?:stadt\w*|gemeinde\w*|kreis\w*|landkreis|amt|ämter|\w+amt|\w*kämmerei|büro|buero"
+    r"(?i)^(?:stadt|städt\w*|stadt(?:verwaltung|werke|kasse|kämmerei|rat|rätin|amt|teil)\w*"
+    r"|gemeinde\w*|kreis(?:es|verwaltung|kasse|tag|rat|rätin|amt)?|landkreis|amt|ämter|\w+amt|\w*kämmerei|büro|buero"
     r"|sekretariat|vorzimmer|office|team|info|poststelle|mail|delivery|system|symposium"
     r"|anmeldung|finanz\w*|verwaltung|\w+verwaltung|referat|abteilung|fachbereich|the|of|and|und"
     r"|für|for|der|die|das|des|city|council|university|universität|hochschule|institut\w*"
     r"|gmbh|ag|e\.v\.|ltd|inc|mbh|bcc|cc|to|from|subject|noreply|no-reply|admin|support"
     r"|webmaster|postmaster|mailer-daemon|kontakt|contact|bürgermeister\w*|oberbürgermeister\w*"
-    r"|landrat|via|im|auftrag|kanzlei|ministerium|bezirksamt)$"
+    r"|landrat|via|im|auftrag|kanzlei|ministerium|bezirksamt|\w*führer\w*|\w*leiter(?:in)?"
+    r"|kaufmännische[rn]?|technische[rn]?|sachbearbeiter\w*|\w*referent\w*)$"
 )
 _NAME_TOKEN = re.compile(r"^[^\W\d_](?:[^\W\d_]|['’.-](?=[^\W\d_]))*\.?$")
 MAX_NAME_TOKENS = 6
@@ -148,6 +150,8 @@ def parse_person(text: str, *, min_tokens: int = 2) -> PersonName | None:
     words = [w for w in kept[0].split() if not _DEGREE_TOKEN.fullmatch(w)]
     if not valid_name_tokens(words, min_tokens):
         return None
+    if len(words) == 1 and FUNCTION_WORD.match(words[0]):
+        return None  # "Frau Staatsrätin": the office, no name
     return PersonName(
         name=" ".join(words)[:MAX_NAME_CHARS],
         title=_norm(" ".join(titles)) or None,
@@ -161,9 +165,16 @@ def valid_name_tokens(words: list[str], min_tokens: int = 2) -> bool:
     if not (min_tokens <= len(words) <= MAX_NAME_TOKENS):
         return False
     capitalised = 0
-    for word in words:
+    for i, word in enumerate(words):
         if word.lower() in _PARTICLES:
             continue
+        if (
+            word == "und"
+            and 0 < i < len(words) - 1
+            and words[i - 1] == "von"
+            and words[i + 1] == "zu"
+        ):
+            continue  # "Freiherr von und zu Thannhausen"
         if len(word) > 40 or _NOT_NAME.match(word) or word.lower() in _SALUTATIONS:
             return False  # "Herr Oberbürgermeister": the office is named, not the person
         if not _NAME_TOKEN.match(word) or not word[0].isupper():
@@ -201,7 +212,11 @@ def parse_display_name(display: str) -> tuple[PersonName | None, str | None]:
             person = parse_person(f"{given_p.name} {family_p.name}")
             if person:
                 return PersonName(person.name, title, family_p.salutation), hint
-    return parse_person(text), hint
+    person = parse_person(text)
+    if person is None and hint is not None and not re.search(r"\d", text):
+        # "Landratsamt Passau - Poststelle": a mailbox; its first part names the body.
+        hint = f"{text} - {hint}"
+    return person, hint
 
 
 def same_person(a: str, b: str) -> bool:
