@@ -3,6 +3,8 @@ on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from anmeldung.db import Database
+from anmeldung.db import Database, migrations_head
 from anmeldung.errors import DatabaseError
 from anmeldung.models import Base
 
@@ -110,6 +112,26 @@ def test_require_current_refuses_an_old_revision(db: Database) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = 'old0000'"))
     with pytest.raises(DatabaseError, match="old0000"):
         db.require_current()
+
+
+def test_the_migration_files_name_alembics_head(db: Database) -> None:
+    assert migrations_head() == db.head_revision()
+
+
+def test_an_up_to_date_database_is_checked_without_importing_alembic(
+    sqlite_db: Database,
+) -> None:
+    """Every command starts with require_current(); Alembic's import is a fifth of it."""
+    sqlite_db.upgrade()
+    code = (
+        "import sys; from anmeldung.db import Database; "
+        f"Database({sqlite_db.url!r}).require_current(); "
+        "print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
 
 
 def test_every_revision_goes_down_and_up_again(db: Database) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # file instead of lingering in free pages (GDPR erasure; https://sqlite.org/pragma.html).
     cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+
+
+_REVISION = re.compile(r'^revision(?:: str)? = "([^"]+)"$', re.M)
+_DOWN_REVISION = re.compile(r'^down_revision(?:: str \| None)? = (?:"([^"]+)"|None)$', re.M)
+
+
+@functools.cache
+def migrations_head() -> str | None:
+    """The newest revision, read from the migration files' ``revision``/``down_revision`` lines.
+
+    None unless every file names exactly one of each and they form one chain with one head;
+    callers then ask Alembic (which is what this saves importing).
+    """
+    revisions: dict[str, str | None] = {}
+    for path in sorted((resource_dir("migrations") / "versions").glob("*.py")):
+        text_ = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.findall(text_), _DOWN_REVISION.findall(text_)
+        if len(rev) != 1 or len(down) != 1 or rev[0] in revisions:
+            return None
+        revisions[rev[0]] = down[0] or None
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
 
 
 def _safe_url(url: str) -> str:
@@ -186,13 +210,30 @@ class Database:
             raise DatabaseError(f"cannot open database {_safe_url(self.url)}: {exc}") from exc
 
     def require_current(self) -> None:
-        """Refuse to work on a database that `anmeldung init` has not brought up to date."""
+        """Refuse to work on a database that `anmeldung init` has not brought up to date.
+
+        Every command but `init` starts here. The usual answer, "up to date", is found without
+        importing Alembic (a fifth of a command's start-up, bench/organiser.py); anything
+        else is decided, and explained, by Alembic itself.
+        """
+        head = migrations_head()
+        if head is not None and self._stored_revision() == head:
+            return
         current, head = self.current_revision(), self.head_revision()
         if current != head:
             what = "is empty" if current is None else f"is at revision {current}, not {head}"
             raise DatabaseError(
                 f"database {_safe_url(self.url)} {what}: run `anmeldung init` first"
             )
+
+    def _stored_revision(self) -> str | None:
+        """The one revision in alembic_version, read with plain SQL; None if not exactly one."""
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        except SQLAlchemyError:
+            return None  # no table yet (or no database): Alembic says what is wrong
+        return str(rows[0][0]) if len(rows) == 1 else None
 
     def table_names(self) -> list[str]:
         return sorted(inspect(self.engine).get_table_names())
