@@ -13,6 +13,7 @@ import datetime as dt
 import email
 import email.policy
 import json
+import sqlite3
 import struct
 import zlib
 from email.message import EmailMessage
@@ -140,6 +141,30 @@ def _seed(servers: MailServers, tmp_path: Path, db_url: str | None = None) -> Pa
     )
     assert run_cli(wrong, "poll", check=False).code == 1
     return config
+
+
+# Every time column, for moving a seeded day back into yesterday's (complete) period.
+TIMES = {
+    "messages": ("received_at",),
+    "registrations": ("registered_at", "cancelled_at", "unreachable_at", "confirmation_sent_at"),
+    "outbox": ("created_at", "sent_at", "next_attempt_at"),
+    "poll_runs": ("started_at", "finished_at"),
+    "mailbox_state": ("last_success_at", "last_error_at"),
+}
+
+
+def _a_day_earlier(tmp_path: Path) -> str:
+    """Move everything recorded so far back by a day; returns today's date (whose report,
+    complete by now, covers yesterday). `--send` refuses a period that has not ended."""
+    db = sqlite3.connect(tmp_path / "anmeldung.db")
+    try:
+        for table, columns in TIMES.items():
+            for column in columns:
+                db.execute(f"UPDATE {table} SET {column} = datetime({column}, '-1 day')")  # noqa: S608
+        db.commit()
+    finally:
+        db.close()
+    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def _report(config: Path, *args: str) -> dict[str, Any]:
@@ -297,7 +322,13 @@ def _parts(msg: EmailMessage) -> list[str]:
 def test_send_mails_the_report_once_with_the_chart(servers: MailServers, tmp_path: Path) -> None:
     config = _seed(servers, tmp_path)
     before = len(servers.smtp.messages)
-    first = run_cli(config, "report", "daily", "--date", _tomorrow(), "--send")
+    # Not before the period has ended: the report of a date is sent once, complete.
+    early = run_cli(config, "report", "daily", "--date", _tomorrow(), "--send", check=False)
+    assert early.code == 1
+    assert "which has not come yet; it is sent once, complete" in early.err, early.err
+    assert db_rows(tmp_path, "SELECT count(*) FROM outbox WHERE kind = 'daily_report'") == [(0,)]
+    today = _a_day_earlier(tmp_path)
+    first = run_cli(config, "report", "daily", "--date", today, "--send")
     assert f"to {ORGANISER}: queued" in first.err, first.err
     assert "outbox: 1 sent" in first.err, first.err
     [mail] = servers.smtp.wait_for(before + 1)[before:]
@@ -305,7 +336,7 @@ def test_send_mails_the_report_once_with_the_chart(servers: MailServers, tmp_pat
 
     # Again, and once more in English: this date's report has reached the organisers.
     for extra in ((), ("--lang", "en")):
-        again = run_cli(config, "report", "daily", "--date", _tomorrow(), "--send", *extra)
+        again = run_cli(config, "report", "daily", "--send", *extra)  # today's by default
         assert "already queued or sent before, not again" in again.err, again.err
     assert len(servers.smtp.messages) == before + 1
     assert db_rows(tmp_path, "SELECT count(*) FROM outbox WHERE kind = 'daily_report'") == [(1,)]
@@ -366,7 +397,8 @@ def test_forget_also_erases_the_reports_that_name_the_person(
     servers: MailServers, tmp_path: Path
 ) -> None:
     config = _seed(servers, tmp_path)
-    run_cli(config, "report", "daily", "--date", _tomorrow(), "--send")
+    today = _a_day_earlier(tmp_path)
+    run_cli(config, "report", "daily", "--date", today, "--send")
     [(report_id,)] = db_rows(tmp_path, "SELECT id FROM outbox WHERE kind = 'daily_report'")
     erased = json.loads(run_cli(config, "forget", "person4@kreis4.example", "--json").out)
     assert report_id in erased["outbox"], erased
@@ -374,7 +406,7 @@ def test_forget_also_erases_the_reports_that_name_the_person(
         tmp_path, "SELECT recipient, length(body) FROM outbox WHERE id = ?", report_id
     ) == [("forgotten", 0)]
     # The report of that date still adds up; the person is no longer in it.
-    report = _report(config, "--date", _tomorrow())
+    report = _report(config, "--date", today)
     assert report["counts"]["messages"]["total"] == 8
     assert "person4@kreis4.example" not in json.dumps(report)
 

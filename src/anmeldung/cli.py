@@ -733,7 +733,8 @@ def report() -> None:
 @click.option(
     "--send",
     is_flag=True,
-    help="Also mail it to [report] recipients, once per date and recipient, and send now.",
+    help="Also mail it to [report] recipients, once per date and recipient, and send now "
+    "(only once its period has ended).",
 )
 @click.option(
     "--lang", type=click.Choice(["de", "en"]), help="Language (default: [report] language)."
@@ -763,7 +764,7 @@ def daily(
     """
     import datetime as dt
 
-    from .daily import build, latest_report_date
+    from .daily import build, latest_report_date, report_period
     from .errors import InputError
     from .mailbox import mailbox_key
     from .report_mail import ReportRenderer, html_for_browser, queue_daily
@@ -778,6 +779,14 @@ def daily(
     renderer = ReportRenderer(config)
     if send and not config.report.recipients:
         raise InputError("[report] recipients is empty: nobody to send the report to")
+    end = report_period(date, sched.daily_report, sched.tz).end
+    if send and end > now:
+        # Sent once per date: a preliminary copy would stand in for the complete report.
+        raise InputError(
+            f"the report of {date.isoformat()} covers the time up to "
+            f"{end.astimezone(sched.tz):%d.%m.%Y %H:%M} ({sched.timezone}), which has not "
+            "come yet; it is sent once, complete (print it now without --send)"
+        )
     db = state.database()
     key = mailbox_key(config.mailbox)
     with db.transaction() as s:

@@ -187,6 +187,9 @@ class ReportJob:
         except AnmeldungError as exc:
             log.error("daily report %s could not be made: %s", date, exc)
             return
+        except Exception:  # a bug must not end the worker; tomorrow's run tries again
+            log.exception("daily report %s could not be made", date)
+            return
         new = sum(1 for q in queued if q.outbox_id)
         log.info(
             "daily report %s: queued for %d recipient(s), %d had it already",
