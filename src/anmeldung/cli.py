@@ -766,6 +766,7 @@ def daily(
 
     from .daily import build, latest_report_date, report_period
     from .errors import InputError
+    from .locks import decision_lock
     from .mailbox import mailbox_key
     from .report_mail import ReportRenderer, html_for_browser, queue_daily
 
@@ -790,6 +791,9 @@ def daily(
     db = state.database()
     key = mailbox_key(config.mailbox)
     with db.transaction() as s:
+        if send:
+            # As the workers' report job does (PostgreSQL): one queues, the others find it.
+            decision_lock(s)
         result = build(s, config, date, mailbox_key=key, now=now)
         queued = queue_daily(s, config, renderer, result, lang=language, now=now) if send else []
     rendered = renderer.render(result, language)
