@@ -678,3 +678,30 @@ def test_a_citizen_service_receipt_is_an_auto_reply() -> None:
         "automatisch erzeugte Nachricht.\n"
     )
     assert run(mail("Subject: Eingangsbestätigung", body)).kind == "auto_reply"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "kind"),
+    [
+        ("Re: Einladung", "Gerne dabei!\n", "registration"),
+        ("Abwesend: Einladung", "Ich bin ab dem 3. Mai wieder im Büro.\n", "auto_reply"),
+        (
+            "Frage",
+            "Gibt es einen Livestream? Dann würden wir uns gerne dafür anmelden.\n",
+            "other",
+        ),
+        (
+            "Re: Ihre Anmeldung",
+            "Ich schaffe es leider doch nicht. Bitte streichen.\n",
+            "cancellation",
+        ),
+        ("Anmeldung schon erfolgt?", "Hat sich Herr Ott schon angemeldet?\n", "other"),
+        (
+            "Namensänderung bei meiner Anmeldung",
+            "ich hatte mich als Eva Rau angemeldet und heiße jetzt Eva Rau-Kim.\n",
+            "other",
+        ),
+    ],
+)
+def test_short_yeses_questions_and_notices(subject: str, body: str, kind: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == kind

@@ -368,6 +368,8 @@ HELDOUT_SETS = (
     "heldout6",
     "heldout7",
     "heldout8",
+    "heldout9",
+    "heldout10",
 )
 
 
@@ -880,3 +882,66 @@ def test_mailbox_display_name_names_the_body() -> None:
     )
     found = extract_attendees(parse_message(raw), kind="registration")
     assert [(a.name, a.organisation) for a in found] == [("Erwin Kolb", "Landratsamt Cham")]
+
+
+def test_family_first_list_items_and_prose_addresses() -> None:
+    body = (
+        "wir melden an:\n\n1. Brandt, Ole – Kämmerer\n2. Sauer, Dr. Ina – Controlling\n\n"
+        "E-Mail: ole.brandt@kreis-a.example bzw. ina.sauer@kreis-a.example\n\nGruß\nTim Ruf\n"
+        "Landkreis Anhalt\n"
+    )
+    found = attendees(body, frm="t.ruf@kreis-a.example")
+    assert [(e, n, t) for e, n, t, _o in found] == [
+        ("ole.brandt@kreis-a.example", "Ole Brandt", None),
+        ("ina.sauer@kreis-a.example", "Ina Sauer", "Dr."),
+    ]
+
+
+def test_ranks_degrees_and_an_address_after_a_postnominal() -> None:
+    body = (
+        "aus dem Ministerium werden Herr MinR Dr. Jan Vogt (j.vogt@fm.example) und Frau Ute "
+        "Lenz, LL.M. (u.lenz@fm.example) teilnehmen.\n\nIm Auftrag\nUte Lenz\n"
+        "Sächsisches Staatsministerium der Finanzen\n"
+    )
+    found = attendees(body, frm="u.lenz@fm.example")
+    assert [(e, n, t) for e, n, t, _o in found] == [
+        ("j.vogt@fm.example", "Jan Vogt", "Dr."),
+        ("u.lenz@fm.example", "Ute Lenz", None),
+    ]
+    assert parse_person("Mgr. Petr Kos") is not None
+    assert parse_person("Mgr. Petr Kos").title is None  # type: ignore[union-attr]
+
+
+def test_signature_lines_that_are_bodies_or_the_sender_abbreviated() -> None:
+    sig = read_signature(["Referat Finanzen", "Landkreistag Sachsen", "Markt 1, 01067 Dresden"])
+    assert (sig.person, sig.organisation) == (None, "Landkreistag Sachsen")
+    hint = parse_person("Stefan Ickstadt")
+    sig2 = read_signature(["St. Ickstadt", "Kreiskämmerer, Rhein-Erft-Kreis"], hint)
+    assert sig2.organisation == "Rhein-Erft-Kreis"
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        ("Mitglied im Stadtrat Chemnitz (Fraktion Y)", "Stadtrat Chemnitz"),
+        (
+            "Ministerium für Heimat, Kommunales, Bau und Digitalisierung des Landes NRW",
+            "Ministerium für Heimat, Kommunales, Bau und Digitalisierung des Landes NRW",
+        ),
+        ("Statutární město Liberec", "Statutární město Liberec"),
+        ("TU Chemnitz, Professur für Finanzwissenschaft", "TU Chemnitz"),
+        ("Landesdirektion Sachsen", "Landesdirektion Sachsen"),
+    ],
+)
+def test_saxon_and_czech_bodies(line: str, org: str) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_who_had_registered_is_not_who_cancels() -> None:
+    raw = mail(
+        "wir hatten uns zu zweit angemeldet, Frau Ida Kern und ich. Frau Kern bleibt angemeldet;"
+        " ich selbst muss leider absagen.\n\nGruß\nOtto Wiese\nStadt Zwickau\n",
+        frm="o.wiese@zwickau.example",
+    )
+    found = extract_attendees(parse_message(raw), kind="cancellation")
+    assert [a.name for a in found] == ["Otto Wiese"]

@@ -423,7 +423,7 @@ _OOO_SUBJECT = re.compile(
     r"|out of (?:the )?office|automatic reply|auto[- ]?reply|autoreply|auto[- ]?response"
     r"|automatische rückantwort|automatische benachrichtigung|vacation (?:reply|notice)"
     r"|urlaubsbenachrichtigung|urlaubsnotiz|\bOOO\b|away from (?:the )?office"
-    r"|nicht im büro|außer haus|ausser haus|abwesend bis)"
+    r"|nicht im büro|außer haus|ausser haus|abwesend bis|^abwesend:)"
 )
 # Phrases only robots write; they decide alone.
 _AUTO_BODY_STRONG = re.compile(
@@ -503,7 +503,8 @@ _CANCEL = re.compile(
     r"|\b(?:can't|cannot|won't|unable to) (?:be able to )?(?:attend|make it|come)\b"
     r"|\bwithdraw (?:my|our) registration\b"
     # Bavarian: "i ko ned kemma", "streichts mi vo da Listn"
-    r"|\b(?:ned|net)\s+(?:kemma|kumma|kommen)\b|\bstreich\w*\s+(?:mi|mich|uns)\b)"
+    r"|\b(?:ned|net)\s+(?:kemma|kumma|kommen)\b|\bstreich\w*\s+(?:mi|mich|uns)\b"
+    r"|\bschaffe es\b[^.\n]{0,30}\bnicht\b|\bbitte streichen\b)"
 )
 _REGISTER = re.compile(
     # "Anmeldung", "anmelden", the form; not "Anmeldeteam", "Anmeldeschluss", "Anmeldefrist".
@@ -512,6 +513,7 @@ _REGISTER = re.compile(
     r"|\bangemeldet\b"
     # Casual yeses to an invitation: "bin gern dabei", "ich komme gerne", "trag mich ein".
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
+    r"|^\s*(?:sehr\s+)?gerne?\s+dabei\b"
     r"|\b(?:ich komme|komme ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
     r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$|zu (?:zweit|dritt|viert|fünft)\b))"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
@@ -545,6 +547,7 @@ _UNDECIDED = re.compile(
     r"(?:be able to\s+)?(?:attend|register|come|participate|join)\b"
     r"|\b(?:noch nicht|not yet)\s+(?:sicher|entschieden|decided|sure)\b"
     r"|\büberlegt noch\b"
+    r"|\b(?:dann|in dem fall|falls ja)\s+würden?\b[^.!?]{0,60}\banmelden\b"
 )
 
 
@@ -582,7 +585,8 @@ _REG_WORD = r"(?:anmeld\w*|angemeldet|registr\w*|teilnahme|zusage)"
 _NOT_NEW = re.compile(
     r"(?i)\b(?:bereits|schon|already)\b" + _G + r"{0,60}?\b(?:angemeldet|registered|bestätigt"
     r"|confirmed)\b"
-    r"|\bhabe\s+(?:ich\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
+    r"|\b(?:habe|hatte|hatten)\s+(?:ich\s+|wir\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
+    r"|\bdoppelt\s+an(?:zu)?melden\b"
     r"|\b(?:i|we)\s+(?:have\s+|'ve\s+)?(?:already\s+)?registered\b"
     r"|\b(?:i am|i'm|we are|we're)\s+(?:already\s+)?registered\b"
     r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
@@ -674,7 +678,8 @@ def reply_to_own_message(inc: Incoming, ctx: ClassifyContext) -> Classification 
 
 
 _OUR_SUBJECT = re.compile(
-    r"(?i)\b(?:ihre|deine|your)\s+(?:anmeldung|teilnahme|registration|teilnahmebestätigung)\b"
+    r"(?i)\b(?:ihre|deine|your|meine[rm]?|unsere[rm]?|my|our)\s+(?:anmeldung|teilnahme|registration"
+    r"|teilnahmebestätigung)\b|^.*\?\s*$"
 )
 
 

@@ -279,7 +279,8 @@ _BODY = re.compile(
     # "Gemeente", Polish "Gmina"/"Urząd Miasta", Italian "Comune", French "Ville de".
     r"|\bkommune\b|\bkommun\b|\bstad\b|\bgemeente\b|\bgmina\b|\bmiasta\b|\bcomune\b"
     r"|\bville de\b|\blandratsamt\b|\brathaus\b|\bmagistrat\b|\w+anstalt\b"
-    r"|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
+    r"|\b(?:tu|htwk|htw|rwth|lmu)\s+\w+|\bměsto\b|\bmiasto\b|\bstatutory city\b|\bmagistrát\b"
+    r"|\blandesdirektion\b|\bgemeinschaftsstelle\b|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
     r"|\bmarktgemeinde\b|\bzweckverband\b"
     r"|\bsenator(?:in)?\s+für\b|\baktiengesellschaft\b|\bgenossenschaft\b|\bbeirat\b"
     r"|\bbürgerschaft\b|\b\w+betrieb\b|\bingenieurbüro\b|\bwohnungsgesellschaft\b"
@@ -358,7 +359,7 @@ def part_kind(part: str) -> str:
         return "address"
     if _COUNCIL.match(_MEMBER_OF.sub("", part)) and _BODY.search(part):
         return "org"
-    if _COUNCIL_OF_PLACE.fullmatch(_MEMBER_OF.sub("", part)):
+    if _COUNCIL_OF_PLACE.fullmatch(re.sub(r"\s*\(.*$", "", _MEMBER_OF.sub("", part))):
         return "org"  # "Stadtrat Nürnberg", "Kreistag Dachau": the council, not a job
     if _DEPT_END.search(part) and not _DEPT_NOT_ORG.search(part):
         return "dept"
@@ -387,8 +388,21 @@ _OF_BODY = re.compile(
 )
 
 
-_SENATE = re.compile(r"(?:Die |Der )?Senator(?:in)? für [^|–—·;/]+")
+# Bodies whose names contain commas: "Der Senator für Umwelt, Klima und Wissenschaft",
+# "Ministerium für Heimat, Kommunales, Bau und Digitalisierung des Landes Nordrhein-Westfalen".
+_SENATE = re.compile(r"(?:Die |Der )?(?:Senator(?:in)?|\w*[Mm]inisterium) für [^|–—·;/]+")
 _LEGAL_FORM = re.compile(r"\b(?:GmbH|AG|mbH|KG|e\.\s?V\.|AöR|A/S|SE|gGmbH)\s*$")
+
+
+def _council_part(part: str) -> str:
+    """ "Mitglied im Stadtrat Leipzig (Fraktion …)" -> "Stadtrat Leipzig"; others unchanged."""
+    bare = _MEMBER_OF.sub("", part)
+    if _COUNCIL.match(bare):
+        return bare
+    place = _COUNCIL_OF_PLACE.match(bare)
+    if place and re.fullmatch(r"\s*(?:\(.*)?", bare[place.end() :]):
+        return place.group(0)
+    return part
 
 
 def organisation_of(line: str) -> tuple[str | None, str]:
@@ -416,10 +430,7 @@ def organisation_of(line: str) -> tuple[str | None, str]:
     member = re.match(r"(?:Mitglied|Member) (?:der|des|im|of the) (\w+ische)n (\w+)$", line)
     if member:  # "Mitglied der Bremischen Bürgerschaft": the body in the nominative
         return f"{member.group(1)} {member.group(2)}", "org"
-    parts = [
-        _MEMBER_OF.sub("", p) if _COUNCIL.match(_MEMBER_OF.sub("", p)) else p
-        for p in _SPLIT.split(line)
-    ]
+    parts = [_council_part(p) for p in _SPLIT.split(line)]
     kinds = [part_kind(p) for p in parts]
     if "org" in kinds:
         seps = _SPLIT.findall(line)
@@ -497,12 +508,17 @@ def sentences(text: str) -> list[str]:
         for m in re.finditer(r"[.!?;](?=\s|$)", para):
             before = re.findall(r"[\w.-]+$", para[start : m.start()])
             word = before[0].lower().replace(".", "") if before else ""
-            if m.group(0) == "." and (
-                word in _ABBREV
-                or word.isdigit()
-                or len(word) == 1
-                or word.startswith("dipl")
-                or any(part in _ABBREV for part in word.split("-"))  # "Dr.-Ing."
+            if (
+                m.group(0) == "."
+                and (
+                    word in _ABBREV
+                    or word.isdigit()
+                    or len(word) == 1
+                    or word.startswith("dipl")
+                    or any(part in _ABBREV for part in word.split("-"))  # "Dr.-Ing."
+                    or para[m.end() :].lstrip()[:1] in ("(", "<")
+                    or para[m.end() :].lstrip()[:1].islower()  # "LL.M. (x@…) am Tag"
+                )
             ):
                 continue  # "Dr.", "12.", "Dipl.-Kffr." end no sentence
             out.append(para[start : m.end()].strip())
@@ -609,6 +625,18 @@ def read_signature(lines: list[str], hint: PersonName | None = None) -> Signatur
     lines = _join_wrapped_body(lines)
     for line in lines:
         whole = parse_person(line) or _one_token_match(line, hint)
+        hinted = bool(hint and same_person(line, hint.name))
+        if whole and _BODY.search(line) and not hinted:
+            whole = None  # "Landkreistag Nordrhein-Westfalen" is no person
+        if (
+            whole is None
+            and hint
+            and hinted
+            and len(line.split()) <= 3
+            and not _CONTACT.search(line)
+        ):
+            person = person or hint  # "St. Ickstadt" under "Stefan Ickstadt" in From
+            continue
         if whole and person is None:
             person = whole
             continue
@@ -700,6 +728,9 @@ _STAYS = re.compile(
 
 _REPLACED = re.compile(r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|instead of|in place of"
                        r"|replacing|nachfolgend auf)\s*$")  # fmt: skip
+_WAS_REGISTERED = re.compile(
+    r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
+)
 _BUT = re.compile(r"(?i),?\s+(?:aber|but|jedoch|dafür|stattdessen|instead)\b")
 _FOR_ME = re.compile(r"(?i)\b(?:für|for)\s+(?:mich|me|uns|us|myself)\b")
 # Where the confirmation goes ("senden Sie die Bestätigungen an mich") is not who attends.
@@ -793,6 +824,8 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     for i, sent in enumerate(sents):
         if _STAYS.search(sent):
             continue
+        if cancelling and not _CANCEL.search(sent) and _WAS_REGISTERED.search(sent):
+            continue  # "wir hatten uns zu zweit angemeldet, Frau X und ich": history, not who
         if not cancelling and _CANCEL.search(sent):
             # "Ich selbst bin verhindert, aber unsere Kämmerin Frau X kommt": keep the clauses
             # that do not cancel; a name in a cancelling clause is not registered here.
@@ -850,6 +883,13 @@ def _item(item: str) -> Mention | None:
     if not parts:
         return None
     person = parse_person(parts[0])
+    if person is None and len(parts) > 1 and parse_person(parts[0], min_tokens=1):
+        # "Leberecht, Tilo – …", "Nowak-Schindler, Dr. Grit": family name first
+        given = parse_person(parts[1], min_tokens=1)
+        family = parse_person(parts[0], min_tokens=1)
+        if given and family and len(given.tokens) == 1 and len(family.tokens) <= 2:
+            person = parse_person(f"{parts[1]} {parts[0]}")
+            parts = parts[1:]
     if person is None:
         return None
     org: str | None = None

@@ -32,6 +32,7 @@ _TITLE_TOKEN = re.compile(
 )
 _DEGREE_TOKEN = re.compile(
     r"(?:Dipl\.-?\s?[\w.-]*(?:\s?\((?:FH|TU|Uni|BA)\))?|Mag\.(?:\s?\w+\.)?|Ass\.\s?jur\."
+    r"|Mgr\.|Ing\.|Bc\.|inż\.|mgr"
     r"|M\.\s?A\.|M\.\s?Sc\.|M\.\s?Eng\.|B\.\s?A\.|B\.\s?Sc\.|B\.\s?Eng\.|LL\.\s?[MB]\.|MBA|MPA|MPP"
     r"|M\.\s?P\.\s?A\.|Bachelor|Master)(?=\s|$|,)"
 )
@@ -42,7 +43,10 @@ FUNCTION_WORD = re.compile(
     r"|direktor(?:in)?|dezernent(?:in)?|referent(?:in)?|präsident(?:in)?|sekretär(?:in)?"
     r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?)|Landrat|Landrätin|OB|Mayor|Councillor"
     r"|Beigeordnete[nr]?|Dezernent(?:in)?|Direktor(?:in)?|Präsident(?:in)?"
-    r"|Minister|Senator|Kämmerer|Kämmerin)$"
+    r"|Minister|Senator|Kämmerer|Kämmerin"
+    # civil-service ranks written before a name: "Herr MinR Dr. Gühne", "ORR Weber"
+    r"|Referent(?:in)?|Leiter(?:in)?|Sachbearbeiter(?:in)?|Mitarbeiter(?:in)?|Stadtrat|Stadträtin"
+    r"|MinR|MinRin|MinDirig|MinDir|LMR|LtdMinR|RD|RDin|ORR|ORRin|RR|RRin|OAR|AR|StD|OStD)$"
 )
 # Adjectives that are part of an office ("Erster Beigeordneter", "Stellvertretende Leiterin").
 _OFFICE_ADJECTIVE = re.compile(
