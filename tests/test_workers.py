@@ -227,6 +227,46 @@ def test_concurrent_registrations_never_overbook(
         pg_server.drop_database(name)
 
 
+def test_the_same_mail_ingested_by_eight_workers_at_once_counts_once(
+    pg_server: PostgresServer, pg_template: str
+) -> None:
+    """The last line of defence when claims do not help (the same Message-ID under two UIDs,
+    an import beside a worker): the unique message key lets one recording win, the others
+    see a duplicate; nothing is registered or queued twice and nothing fails."""
+    name = f"dupes_{os.getpid()}"
+    db = Database(pg_server.create_database(name, template=pg_template))
+    worker = Worker(make_config(), db)
+    ctx = ClassifyContext(own_addresses=worker.config.own_addresses)
+    mails = [registration_mail(n, tag="d")[1] for n in range(10)]
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+    stats = [InboxStats() for _ in range(8)]
+
+    def ingest_all(mine: InboxStats) -> None:
+        try:
+            start.wait()
+            for raw in mails:
+                worker.ingest(raw, ctx=ctx, stats=mine, source="import")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ingest_all, args=(st,)) for st in stats]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert sum(st.recorded for st in stats) == 10
+        assert sum(st.duplicates for st in stats) == 70
+        with db.session() as s:
+            assert len(list(s.scalars(select(Registration.id)))) == 10
+            assert len(list(s.scalars(select(OutboxMessage.id)))) == 10
+    finally:
+        db.dispose()
+        pg_server.drop_database(name)
+
+
 def test_claims_are_disjoint_and_die_with_their_connection(
     pg_server: PostgresServer, pg_template: str
 ) -> None:
