@@ -705,3 +705,9 @@ def test_a_citizen_service_receipt_is_an_auto_reply() -> None:
 )
 def test_short_yeses_questions_and_notices(subject: str, body: str, kind: str) -> None:
     assert run(mail(f"Subject: {subject}", body)).kind == kind
+
+
+def test_short_yes_without_the_final_e() -> None:
+    assert run(mail("Subject: Forum", "Hallo zusammen,\n\nich komm gern am 3.10.\n")).kind == (
+        "registration"
+    )

@@ -280,6 +280,8 @@ _BODY = re.compile(
     r"|\bkommune\b|\bkommun\b|\bstad\b|\bgemeente\b|\bgmina\b|\bmiasta\b|\bcomune\b"
     r"|\bville de\b|\blandratsamt\b|\brathaus\b|\bmagistrat\b|\w+anstalt\b"
     r"|\b(?:tu|htwk|htw|rwth|lmu)\s+\w+|\bměsto\b|\bmiasto\b|\bstatutory city\b|\bmagistrát\b"
+    r"|\w*rechnungshof\b|\bbezirksversammlung\b|\w*sparkasse\b|\w*investitionsbank\b|\bl-bank\b"
+    r"|\beurométropole\b|\bagglomération\b|\bhaw\s+\w+|[\w-]*universität\b"
     r"|\blandesdirektion\b|\bgemeinschaftsstelle\b|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
     r"|\bmarktgemeinde\b|\bzweckverband\b"
     r"|\bsenator(?:in)?\s+für\b|\baktiengesellschaft\b|\bgenossenschaft\b|\bbeirat\b"
@@ -495,7 +497,7 @@ _SIG_DASHES = re.compile(r"^--\s?$")
 _ABBREV = frozenset(
     "dr prof rer pol nat med phil dipl ing st nr str ca bzw ggf inkl evtl abs abt tel hr fr mr mrs"
     " ms jan feb mär apr jun jul aug sep sept okt nov dez vs usw zb ua ia iv vgl jun sen em"
-    " h c d v".split()
+    " h c d v jur iur oec theol paed habil sc dent vet rer pol nat med phil".split()
 )
 
 
@@ -731,6 +733,7 @@ _REPLACED = re.compile(r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|inste
 _WAS_REGISTERED = re.compile(
     r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
 )
+_ADDRESS_LINE = re.compile(r"\s*(?:E-?Mail:\s*)?<?\s*(" + _EMAIL.pattern + r")\s*>?\s*", re.I)
 _BUT = re.compile(r"(?i),?\s+(?:aber|but|jedoch|dafür|stattdessen|instead)\b")
 _FOR_ME = re.compile(r"(?i)\b(?:für|for)\s+(?:mich|me|uns|us|myself)\b")
 # Where the confirmation goes ("senden Sie die Bestätigungen an mich") is not who attends.
@@ -747,7 +750,8 @@ class Mention:
 
 
 _LOWER_IN_NAME = frozenset(
-    "von van vom zu zum der de den di da rer. pol. nat. med. phil. h. c. h.c.".split()
+    "von van vom zu zum der de den di da op ten ter rer. pol. nat. med. phil. h. c. h.c. jur. oec."
+    " theol. paed. habil. sc. dent. vet. iur.".split()
 )
 
 
@@ -795,10 +799,17 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     found: list[Mention] = []
     in_list = False  # lines after "Es nehmen teil:" are a list even without bullets
     last_was_item = just_listed = False
-    for line in main.split("\n"):
+    lines = main.split("\n")
+    for i, line in enumerate(lines):
         m = re.match(r"^\s*(?:\d{1,2}[.)]|[-*•–—·])\s+(.+)$", line)
+        below = lines[i + 1] if i + 1 < len(lines) else ""
+        if not m and _ADDRESS_LINE.fullmatch(below) and not _EMAIL.search(line) and line.strip():
+            # "Hinrich op de Hipt, Sachgebietsleiter\nh.opdehipt@…": a person over an address
+            first = line.split(",")[0]
+            if parse_person(first) and not _VERB.search(line):
+                m = re.match(r"^\s*(.+)$", line)
         item = m.group(1) if m else line if _EMAIL.search(line) and "," in line else None
-        alone = re.fullmatch(r"\s*<?\s*(" + _EMAIL.pattern + r")\s*>?\s*", line)
+        alone = _ADDRESS_LINE.fullmatch(line)
         if alone and found and found[-1].email is None and last_was_item:
             # "Prof. Dr. X\nx@uni.example": the address on its own line under the name
             found[-1] = replace(found[-1], email=alone.group(1).lower())
@@ -878,7 +889,10 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
 def _item(item: str) -> Mention | None:
     emails = _EMAIL.findall(item)
     text = _EMAIL.sub("", item)
-    text = re.sub(r"[(<]\s*[)>]", "", text).strip(" ,;–—·|-")
+    text = re.sub(r"[(<]\s*[)>]", "", text)
+    # "Birte Ohlendorf (Leiterin Haushalt) <b.o@…>": the parenthesis says what she does
+    noted = [n.strip() for n in re.findall(r"\(([^()]{2,80})\)", text)]
+    text = re.sub(r"\s*\([^()]{2,80}\)", "", text).strip(" ,;–—·|-")
     parts = [p.strip(" –—·|") for p in re.split(r",\s*|\s+[–—·|]\s+", text) if p.strip(" –—·|")]
     if not parts:
         return None
@@ -888,13 +902,14 @@ def _item(item: str) -> Mention | None:
         given = parse_person(parts[1], min_tokens=1)
         family = parse_person(parts[0], min_tokens=1)
         if given and family and len(given.tokens) == 1 and len(family.tokens) <= 2:
-            person = parse_person(f"{parts[1]} {parts[0]}")
+            title = " ".join(t for t in (family.title, given.title) if t)
+            person = parse_person(f"{title} {given.name} {family.name}".strip())
             parts = parts[1:]
     if person is None:
         return None
     org: str | None = None
     function = person.function
-    for part in parts[1:]:
+    for part in [*parts[1:], *noted]:
         kind = part_kind(part)
         if kind == "org" and org is None:
             org = organisation_of(part)[0]
