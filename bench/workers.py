@@ -3,8 +3,9 @@
 For each worker count K a fresh PostgreSQL database (devservers.PostgresServer: initdb in a
 temp dir, fsync off) and a fresh mailbox of N registrations; K `anmeldung poll` processes start
 at once on the same mailbox and database, and the time runs until the last one has exited
-with every registration confirmed at the SMTP server. The baseline is the single worker, so
-the ratio is the speed-up (or the cost of sharing the work).
+with every registration confirmed at the SMTP server. Printed: mails per second; the
+baseline is the single worker, so the ratio is the speed-up (below 1: sharing costs more
+than it gains).
 
 Needs PostgreSQL (`make deps` installs it); says so and exits 0 without.
 
@@ -77,17 +78,18 @@ def measure(srv: Servers, pg: PostgresServer, size: int, counts: list[int], repo
         srv.sink.messages.clear()
         if any(codes):
             print(f"# {workers} workers: exit codes {codes}\n{err[-2000:]}")
-        single = single or took
+        rate = size / took
+        single = single or rate
         report.add(
             Figure(
                 "workers",
-                f"{workers} worker(s), backlog (s)",
+                f"{workers} worker(s), mails/s",
                 size,
-                took,
-                "s",
+                rate,
+                "/s",
                 baseline=single,
                 ok=sent == size and unique == size and not any(codes),
-                extra={"per_s": round(size / took), "sent": sent, "duplicates": sent - unique},
+                extra={"wall_s": round(took, 1), "sent": sent, "duplicates": sent - unique},
             )
         )
 
