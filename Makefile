@@ -21,7 +21,7 @@ lint: deps
 	$(BIN)/mypy
 
 # Printed figures, not tests: the issue's sizes plus smaller ones for the growth tables.
-# About 15 minutes on 2 cores; docs/BENCHMARKS.md holds the latest figures.
+# About 10-13 minutes on 2 cores; docs/BENCHMARKS.md holds the latest figures.
 bench: deps
 	$(BIN)/python bench/backlog.py --sizes 1000,3000,10000
 	$(BIN)/python bench/idle_cost.py --sizes 5000,20000,50000
