@@ -711,3 +711,24 @@ def test_short_yes_without_the_final_e() -> None:
     assert run(mail("Subject: Forum", "Hallo zusammen,\n\nich komm gern am 3.10.\n")).kind == (
         "registration"
     )
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "kind"),
+    [
+        (
+            "WG: Einladung",
+            "Zur Kenntnis. Wer Interesse hat, meldet sich bitte selbst an.\n",
+            "other",
+        ),
+        ("Frage", "Ich hatte mich angemeldet. Ist meine Anmeldung angekommen?\n", "other"),
+        (
+            "Begleitung",
+            "Ich bin für die Tagung angemeldet. Ist für Gäste eine Anmeldung nötig?\n",
+            "other",
+        ),
+        ("WG: Einladung", "bitte notieren Sie mich für die Tagung.\n", "registration"),
+    ],
+)
+def test_forwards_status_questions_and_notes(subject: str, body: str, kind: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == kind

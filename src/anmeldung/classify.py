@@ -517,6 +517,7 @@ _REGISTER = re.compile(
     r"|\b(?:ich komme?|komme? ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
     r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$|zu (?:zweit|dritt|viert|fünft)\b))"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
+    r"|\bnotieren sie (?:mich|uns)\b|\bmerken sie (?:mich|uns)\b[^.\n!?]{0,60}\bvor\b|\bvormerk\w*"
     r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
     r"|\b(?:i|we)(?:'ll| will| shall) be there\b|\b(?:i|we)(?:'d| would) (?:love|like) to come\b"
     r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b"
@@ -573,9 +574,8 @@ def _intent(pattern: re.Pattern[str], text: str) -> bool:
 # Passing the invitation on ("meldet euch ggf. an", "melden Sie sich bitte direkt an") asks
 # others to register; it registers nobody.
 _OTHERS_ASKED = re.compile(
-    r"(?i)\b(?:meldet\s+(?:ihr\s+)?euch|melde\s+dich|melden\s+sie\s+sich|bitte\s+anmelden)\b"
-    + _G
-    + r"{0,80}?(?:\ban\b|[.!?\n]|$)"
+    r"(?i)\b(?:meldet\s+(?:ihr\s+)?euch|melde\s+dich|melden\s+sie\s+sich"
+    r"|wer\b[^.!?\n]{0,40}\bmeldet\s+sich)\b" + _G + r"{0,80}?(?:\ban\b|[.!?\n]|$)"
 )
 
 
@@ -587,6 +587,7 @@ _NOT_NEW = re.compile(
     r"|confirmed)\b"
     r"|\b(?:habe|hatte|hatten)\s+(?:ich\s+|wir\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
     r"|\bdoppelt\s+an(?:zu)?melden\b"
+    r"|\b(?:ich bin|wir sind)\b[^.!?\n]{0,60}\bangemeldet\b"
     r"|\b(?:i|we)\s+(?:have\s+|'ve\s+)?(?:already\s+)?registered\b"
     r"|\b(?:i am|i'm|we are|we're)\s+(?:already\s+)?registered\b"
     r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
@@ -597,7 +598,8 @@ _NOT_NEW = re.compile(
 # Asking whether one still can ("Ist die Anmeldung noch möglich?") is a question for a person.
 _CAN_I_STILL = re.compile(
     r"(?i)[^.!?\n]*\b(?:noch möglich|noch offen|noch frei|noch plätze|kann man|still (?:possible"
-    r"|open)|any (?:places|seats) left)\b[^.!?\n]*\?"
+    r"|open)|any (?:places|seats) left|angekommen|eingegangen|erhalten|nötig|notwendig"
+    r"|erforderlich)\b[^.!?\n]*\?"
 )
 
 
