@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from anmeldung.claims import InboxClaims
 from anmeldung.classify import ClassifyContext
@@ -342,3 +342,27 @@ def load_config_for(dovecot: DovecotServer) -> MailboxConfig:
         security="none",
         password=Secret(dovecot.password),
     )
+
+
+def test_a_dead_machine_s_session_is_dropped_in_minutes(
+    pg_server: PostgresServer, pg_template: str
+) -> None:
+    """A worker whose machine dies holds its claims and locks until the server drops its
+    session: keepalives and an idle-in-transaction timeout make that minutes, not hours."""
+    name = f"keepalive_{os.getpid()}"
+    db = Database(pg_server.create_database(name, template=pg_template))
+    try:
+        for _ in range(2):  # a fresh connection, then one back from the pool
+            with db.transaction() as s:
+                shown = [
+                    s.execute(text(f"SHOW {setting}")).scalar_one()
+                    for setting in (
+                        "tcp_keepalives_idle",
+                        "tcp_keepalives_count",
+                        "idle_in_transaction_session_timeout",
+                    )
+                ]
+            assert shown == ["60", "3", "15min"]
+    finally:
+        db.dispose()
+        pg_server.drop_database(name)

@@ -32,7 +32,35 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         _create_private(engine.url.database)
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgresql_session)
     return engine
+
+
+# What other workers wait for when a worker's machine dies without closing its connections
+# (power, network): its claims, its locked outbox row and its open transaction. The server
+# drops a session it finds dead: probed after a minute of silence, gone after about 90 s
+# (the default is the kernel's two hours). A transaction idle that long is stuck for good;
+# no step of ours (an SMTP send included, see smtp.timeout_seconds) waits that long inside one.
+_POSTGRESQL_SESSION = (
+    "SET tcp_keepalives_idle = 60",
+    "SET tcp_keepalives_interval = 10",
+    "SET tcp_keepalives_count = 3",
+    "SET idle_in_transaction_session_timeout = '15min'",
+)
+
+
+def _postgresql_session(dbapi_conn: Any, _record: Any) -> None:
+    # Autocommit for the SETs: inside the transaction psycopg would open, the pool's rollback
+    # would undo them.
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    try:
+        with dbapi_conn.cursor() as cur:
+            for statement in _POSTGRESQL_SESSION:
+                cur.execute(statement)
+    finally:
+        dbapi_conn.autocommit = autocommit
 
 
 def _create_private(path: str | None) -> None:
