@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, pool, text
 
 from anmeldung.models import Base
 
@@ -36,6 +36,11 @@ def run_migrations_online() -> None:
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several workers deployed together may run `anmeldung init` at once: one
+                # migrates (DDL is transactional there), the others wait for this lock and
+                # then find the schema current. The key is anmeldung's ("anm", 0).
+                connection.execute(text("SELECT pg_advisory_xact_lock(6385261, 0)"))
             context.run_migrations()
         connection.commit()
 

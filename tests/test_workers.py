@@ -366,3 +366,31 @@ def test_a_dead_machine_s_session_is_dropped_in_minutes(
     finally:
         db.dispose()
         pg_server.drop_database(name)
+
+
+def test_two_inits_at_once_migrate_once(pg_server: PostgresServer) -> None:
+    """Workers deployed together run `anmeldung init` together: one migrates, the others wait
+    and find the schema current (processes: Alembic's context is one per process)."""
+    name = f"inits_{os.getpid()}"
+    url = pg_server.create_database(name)
+    code = "import sys; from anmeldung.db import Database; print(Database(sys.argv[1]).upgrade())"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outcomes = [p.communicate(timeout=120) for p in procs]
+    db = Database(url)
+    try:
+        assert [p.returncode for p in procs] == [0, 0, 0], outcomes
+        head = db.head_revision()
+        assert [out.strip().endswith(f"{head!r})") for out, _err in outcomes] == [True] * 3
+        assert db_rows(url, "SELECT count(*) FROM alembic_version") == [(1,)]
+        db.require_current()
+    finally:
+        db.dispose()
+        pg_server.drop_database(name)

@@ -11,7 +11,7 @@ from .models import MailboxState
 # pg_advisory_xact_lock(int, int) keys; the two-int form never meets the one-bigint keys of
 # claims.InboxClaims (PostgreSQL keeps the two key spaces apart).
 _LOCK_CLASS = 0x616E6D  # "anm"
-_DECISIONS = 1
+_DECISIONS = 1  # (_LOCK_CLASS, 0) is the migration lock, migrations/env.py
 
 
 def is_shared(session: Session) -> bool:
