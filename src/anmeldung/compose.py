@@ -8,7 +8,7 @@ import email.policy
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -150,6 +150,50 @@ def calendar_uid(registration_id: int, registered_at: dt.datetime | None, domain
     return f"anmeldung-registration-{registration_id}{stamp}@{domain}"
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, but each header class is made once per name: the stdlib
+    builds a new class (type()) for every header it parses, a tenth of composing a reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        cls = self._made.get(key)
+        if cls is None:
+            cls = self._made[key] = super().__getitem__(key)
+        return cls
+
+
+# email.policy.SMTP with the header classes above: the same headers, parsed and folded alike.
+SMTP_POLICY = email.policy.SMTP.clone(header_factory=_HeaderClasses())
+
+_VTIMEZONES: dict[tuple[str, str, str], bytes] = {}
+
+
+def _vtimezone(starts: dt.datetime, ends: dt.datetime) -> bytes:
+    """The VTIMEZONE block(s) icalendar's add_missing_timezones() writes for an event from
+    ``starts`` to ``ends`` (in the event's zone), covering its years only; cached per zone and
+    years, since building it is most of the cost of an invitation."""
+    first, last = dt.date(starts.year - 1, 1, 1), dt.date(ends.year + 2, 1, 1)
+    key = (str(starts.tzinfo), first.isoformat(), last.isoformat())
+    cached = _VTIMEZONES.get(key)
+    if cached is None:
+        cal = icalendar.Calendar()
+        event = icalendar.Event()
+        event.add("dtstart", starts)
+        event.add("dtend", ends)
+        cal.add_component(event)
+        cal.add_missing_timezones(first_date=first, last_date=last)
+        data = cal.to_ical()
+        start = data.find(b"BEGIN:VTIMEZONE\r\n")
+        end = data.find(b"BEGIN:VEVENT\r\n")
+        cached = data[start:end] if start != -1 else b""
+        _VTIMEZONES[key] = cached
+    return cached
+
+
 class Composer:
     """Renders replies from the templates folder; every template is checked when it is built."""
 
@@ -267,11 +311,13 @@ class Composer:
             attendee.params["rsvp"] = "FALSE"
             event.add("attendee", attendee)
         cal.add_component(event)
-        # VTIMEZONE for TZID=…, covering the event's years only (not 1970-2038).
-        cal.add_missing_timezones(
-            first_date=dt.date(ev.starts.year - 1, 1, 1), last_date=dt.date(ev.ends.year + 2, 1, 1)
-        )
         data: bytes = cal.to_ical()
+        # VTIMEZONE for TZID=…, covering the event's years only (not 1970-2038). The same for
+        # every mail of this event: built once, then put where add_missing_timezones() puts
+        # it (before the event).
+        vtimezone = _vtimezone(ev.starts.astimezone(tz), ev.ends.astimezone(tz))
+        if vtimezone:
+            data = data.replace(b"BEGIN:VEVENT\r\n", vtimezone + b"BEGIN:VEVENT\r\n", 1)
         return data
 
     def compose(self, reply: Reply, now: dt.datetime | None = None) -> EmailMessage:
@@ -285,7 +331,7 @@ class Composer:
         html = self._render(f"{base}.html.j2", ctx)
 
         smtp = self.config.smtp
-        msg = EmailMessage(policy=email.policy.SMTP)
+        msg = EmailMessage(policy=SMTP_POLICY)
         msg["From"] = smtp.from_address
         # A stranger's name goes into a header only cleaned (no CR/LF, no control characters);
         # Address() then RFC 2047-encodes it, so "\r\nBcc:" can never start a header.
