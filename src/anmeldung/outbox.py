@@ -168,15 +168,30 @@ def claim_locked(session: Session, now: dt.datetime | None = None) -> OutboxMess
 
 def mark_sent(session: Session, row_id: int, now: dt.datetime | None = None) -> None:
     now = now or utcnow()
-    row = session.get(OutboxMessage, row_id)
-    if row is None:
-        return
-    row.status = "sent"
-    row.sent_at = now
-    if row.registration_id is not None and row.kind in ("confirmation", "waitlist", "promotion"):
+    registration_id: int | None
+    if session.get_bind().dialect.update_returning:
+        # One UPDATE … RETURNING rather than loading the row (and its body) to change two
+        # columns: this runs once for every mail sent.
+        found = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id)
+            .values(status="sent", sent_at=now)
+            .returning(OutboxMessage.registration_id, OutboxMessage.kind)
+        ).first()
+        if found is None:
+            return
+        registration_id, kind = found
+    else:
+        row = session.get(OutboxMessage, row_id)
+        if row is None:
+            return
+        row.status = "sent"
+        row.sent_at = now
+        registration_id, kind = row.registration_id, row.kind
+    if registration_id is not None and kind in ("confirmation", "waitlist", "promotion"):
         session.execute(
             update(Registration)
-            .where(Registration.id == row.registration_id)
+            .where(Registration.id == registration_id)
             .values(confirmation_sent_at=now)
         )
 
