@@ -28,7 +28,7 @@ from .locks import decision_lock, mailbox_state_row
 from .mailbox import FetchedMessage, ImapMailbox, mailbox_key
 from .models import InboundMessage, OutboxMessage, PollRun, utcnow
 from .outbox import claim_due, claim_locked, mark_failed, mark_sent
-from .registrations import Handled, find_by_key, find_recorded, handle, record
+from .registrations import Handled, find_by_key, handle, record
 from .smtp import SmtpConnection, classify_smtp_error
 from .sources import LocalMessage
 
@@ -137,17 +137,36 @@ class Worker:
         """Fetch, handle and move ``uids`` (claimed by this worker)."""
         cfg = self.config.mailbox
         moves: dict[str, list[int]] = {}
+        recorded = self._recorded(mailbox, uids)
         for fetched in mailbox.fetch(uids):
             if self.stop.is_set():
                 stats.stopped = True
                 break
-            folder = self._from_mailbox(mailbox, fetched, ctx, stats)
+            folder = self._from_mailbox(mailbox, fetched, ctx, stats, recorded)
             if folder is not None:
                 moves.setdefault(folder, []).append(fetched.uid)
             # Move after every batch, so a crash leaves at most one batch to move again.
             if sum(len(v) for v in moves.values()) >= cfg.batch_size:
                 stats.moved += self._move(mailbox, moves)
         stats.moved += self._move(mailbox, moves)
+
+    def _recorded(self, mailbox: ImapMailbox, uids: list[int]) -> dict[int, str | None]:
+        """The folders of the ``uids`` already recorded (an earlier run stopped before moving
+        them), looked up a few hundred at a time rather than one SELECT per message."""
+        found: dict[int, str | None] = {}
+        with self.db.session() as s:
+            for start in range(0, len(uids), 500):
+                chunk = uids[start : start + 500]
+                for uid, folder in s.execute(
+                    select(InboundMessage.uid, InboundMessage.folder).where(
+                        InboundMessage.mailbox == mailbox.key,
+                        InboundMessage.uidvalidity == mailbox.uidvalidity,
+                        InboundMessage.uid.in_(chunk),
+                    )
+                ):
+                    if uid is not None:
+                        found[uid] = folder
+        return found
 
     def _check_uidvalidity(self, mailbox: ImapMailbox, stats: InboxStats) -> None:
         """RFC 3501 2.3.1.1: a new UIDVALIDITY means every UID changed; Message-IDs still hold."""
@@ -181,14 +200,16 @@ class Worker:
         fetched: FetchedMessage,
         ctx: ClassifyContext,
         stats: InboxStats,
+        recorded: dict[int, str | None],
     ) -> str | None:
-        """Handle one fetched message; returns the folder it should move to."""
-        with self.db.session() as s:
-            seen = find_recorded(s, mailbox.key, mailbox.uidvalidity, fetched.uid)
-        if seen is not None:
+        """Handle one fetched message; returns the folder it should move to.
+
+        ``recorded`` maps the UIDs already recorded to their folders (see _recorded()).
+        """
+        if fetched.uid in recorded:
             # Recorded by an earlier run that stopped before moving it: only move it now.
             stats.duplicates += 1
-            return seen.folder or self.config.mailbox.processed_folder
+            return recorded[fetched.uid] or self.config.mailbox.processed_folder
         return self.ingest(
             fetched.raw,
             ctx=ctx,
