@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.message import Message
 from typing import Any
 
 from .classify import Classification, ClassifyContext, classify
 from .extract import Attendee, detect_language, extract_attendees
-from .parse import ParsedMessage, parse_message
+from .parse import ParsedMessage, parse_message_tree
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Analysis:
 
 
 def analyse(raw: bytes, ctx: ClassifyContext, default_language: str = "de") -> Analysis:
-    return analyse_parsed(parse_message(raw), ctx, default_language, raw=raw)
+    parsed, tree = parse_message_tree(raw)
+    return analyse_parsed(parsed, ctx, default_language, raw=raw, stdlib=tree)
 
 
 def analyse_parsed(
@@ -45,10 +47,11 @@ def analyse_parsed(
     default_language: str = "de",
     *,
     raw: bytes | None = None,
+    stdlib: Message | None = None,
 ) -> Analysis:
     """Classify, then extract people only from mail that registers or cancels."""
     # The raw bytes let the bounce rules read delivery-status parts the parsed view drops.
-    classification = classify(parsed, ctx, raw=raw)
+    classification = classify(parsed, ctx, raw=raw, stdlib=stdlib)
     attendees: tuple[Attendee, ...] = ()
     if classification.kind in ("registration", "cancellation"):
         attendees = tuple(extract_attendees(parsed, kind=classification.kind))

@@ -116,9 +116,13 @@ class Incoming:
     """One message as the rules see it: the parsed message, the raw bytes when known, and the
     costlier views (unquoted text, bounce report) computed once, on first use."""
 
-    def __init__(self, msg: ParsedMessage, raw: bytes | None = None) -> None:
+    def __init__(
+        self, msg: ParsedMessage, raw: bytes | None = None, stdlib: Message | None = None
+    ) -> None:
         self.msg = msg
         self.raw = raw
+        if stdlib is not None and raw is not None:
+            self.__dict__["stdlib"] = stdlib  # already parsed from raw: no second parse
 
     @cached_property
     def stdlib(self) -> Message | None:
@@ -729,13 +733,19 @@ RULES: tuple[tuple[str, Rule], ...] = (
 )
 
 
-def classify(msg: ParsedMessage, ctx: ClassifyContext, raw: bytes | None = None) -> Classification:
+def classify(
+    msg: ParsedMessage,
+    ctx: ClassifyContext,
+    raw: bytes | None = None,
+    stdlib: Message | None = None,
+) -> Classification:
     """Run the rules in order; the first that matches decides.
 
     ``raw`` (the message's bytes) is optional; with it, bounces are read from their
     message/delivery-status parts and by flufl.bounce, without it only from the text.
+    ``stdlib`` is the compat32 parse of ``raw`` when the caller has it (parse_message_tree()).
     """
-    inc = Incoming(msg, raw)
+    inc = Incoming(msg, raw, stdlib)
     for _name, rule in RULES:
         result = rule(inc, ctx)
         if result is not None:

@@ -30,6 +30,7 @@ MAX_NAME_CHARS = 200
 MAX_BODY_CHARS = 200_000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _WS = re.compile(r"\s+")
 _MSGID = re.compile(r"<([^<>\s]+)>")
 
@@ -66,6 +67,12 @@ class ParsedMessage:
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw RFC 5322 bytes; broken input gives a best-effort result rather than an error."""
+    return parse_message_tree(raw)[0]
+
+
+def parse_message_tree(raw: bytes) -> tuple[ParsedMessage, Message]:
+    """parse_message(), and the stdlib's compat32 view of the same bytes it was read from
+    (what the bounce rules read), so a message is parsed once."""
     content_hash = hashlib.sha256(raw).hexdigest()
     msg, text_parts, html_parts, defects = _parse_parts(raw)
 
@@ -90,7 +97,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if rp_values:
         return_path = parseaddr(rp_values[-1])[1].lower() if "<>" not in rp_values[-1] else ""
 
-    return ParsedMessage(
+    parsed = ParsedMessage(
         message_key=message_id or f"sha256:{content_hash}",
         message_id=message_id,
         content_hash=content_hash,
@@ -113,10 +120,15 @@ def parse_message(raw: bytes) -> ParsedMessage:
         defects=tuple(defects),
         size=len(raw),
     )
+    return parsed, msg
 
 
 def _parse_parts(raw: bytes) -> tuple[Message, list[str], list[str], list[str]]:
-    """Return the message and its text/HTML bodies, via mail-parser with a stdlib fallback."""
+    """Return the message and its text/HTML bodies, via mail-parser with a stdlib fallback.
+
+    Either way the message is ``email.message_from_bytes(raw)`` with the compat32 policy
+    (mail-parser's own parse, unchanged by it).
+    """
     try:
         import mailparser
 
@@ -161,7 +173,7 @@ def repair_surrogates(text: str) -> str:
     mail-parser returns e.g. 'L\\udcfctkebohle' for a raw Latin-1 byte in a From header; such a
     string cannot be stored or put into a header. We re-read the bytes as UTF-8, else cp1252.
     """
-    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+    if not _SURROGATE.search(text):
         return text
     data = text.encode("utf-8", "surrogateescape") if _only_escapes(text) else None
     if data is None:
@@ -177,7 +189,7 @@ def clean_text(text: str, max_chars: int = MAX_BODY_CHARS) -> str:
     """Multi-line text: repaired, NFC, no control characters but tab and newline, capped."""
     text = repair_surrogates(text).replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or not _CONTROL.match(ch))
+    text = _CONTROL.sub("", text)  # tab and newline are not in _CONTROL
     return text[:max_chars]
 
 
