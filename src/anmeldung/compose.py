@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.policy
+import functools
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -164,6 +165,18 @@ class _HeaderClasses(HeaderRegistry):
         if cls is None:
             cls = self._made[key] = super().__getitem__(key)
         return cls
+
+    def __call__(self, name: str, value: Any) -> Any:
+        # Most headers of a reply (From, Content-Type, MIME-Version …) are the same in every
+        # mail: parsed once; header objects are immutable, each change makes a new one.
+        if isinstance(value, str):
+            return _parsed_header(self, name, value)
+        return super().__call__(name, value)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_header(registry: HeaderRegistry, name: str, value: str) -> Any:
+    return HeaderRegistry.__call__(registry, name, value)
 
 
 # email.policy.SMTP with the header classes above: the same headers, parsed and folded alike.
