@@ -9,7 +9,7 @@ import functools
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.headerregistry import Address, HeaderRegistry
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -151,12 +151,26 @@ def calendar_uid(registration_id: int, registered_at: dt.datetime | None, domain
     return f"anmeldung-registration-{registration_id}{stamp}@{domain}"
 
 
+class _Header(BaseHeader):
+    """A header that remembers how it was folded for the last policy: the same (shared, see
+    _parsed_header()) From or Content-Type is then folded once, not in every mail."""
+
+    def fold(self, *, policy: Any) -> str:
+        last = self.__dict__.get("_folded")
+        if last is not None and last[0] is policy:
+            folded: str = last[1]
+            return folded
+        folded = super().fold(policy=policy)
+        self.__dict__["_folded"] = (policy, folded)
+        return folded
+
+
 class _HeaderClasses(HeaderRegistry):
     """The standard header registry, but each header class is made once per name: the stdlib
     builds a new class (type()) for every header it parses, a tenth of composing a reply."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(base_class=_Header)
         self._made: dict[str, type] = {}
 
     def __getitem__(self, name: str) -> type:
