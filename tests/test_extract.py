@@ -1005,3 +1005,29 @@ def test_newest_heldout_sets_do_not_regress(folder: str) -> None:
     assert report.injected == 0
     for fieldname, floor in NEWEST[folder].items():
         assert report.ratio(fieldname) >= floor, format_report(report)
+
+
+def test_whom_a_substitute_replaces() -> None:
+    from anmeldung.extract import replaced_attendees
+
+    raw = mail(
+        "Guten Tag,\n\nHerr Lutz Hanke kann am 9. Juni leider nicht teilnehmen. Stattdessen "
+        "kommt Frau Ida Wenz (i.wenz@stadt-peine.example).\n\nGrüße\nBernd Kolb\nStadt Peine\n",
+        frm="Bernd Kolb <b.kolb@stadt-peine.example>",
+    )
+    msg = parse_message(raw)
+    new = extract_attendees(msg, kind="registration")
+    assert [(a.email, a.name) for a in replaced_attendees(msg, new)] == [
+        ("b.kolb@stadt-peine.example", "Lutz Hanke")
+    ]
+    mine = mail(
+        "leider kann ich doch nicht kommen. An meiner Stelle kommt Herr Sven Ott "
+        "(s.ott@stadt-peine.example).\n\nGruß\nBernd Kolb\n",
+        frm="Bernd Kolb <b.kolb@stadt-peine.example>",
+    )
+    msg2 = parse_message(mine)
+    new2 = extract_attendees(msg2, kind="registration")
+    assert [a.name for a in new2] == ["Sven Ott"]
+    assert [(a.email, a.name) for a in replaced_attendees(msg2, new2)] == [
+        ("b.kolb@stadt-peine.example", "Bernd Kolb")
+    ]

@@ -321,3 +321,43 @@ def test_the_address_owner_registering_twice_stays_one_registration(migrated_url
     assert again.note == "already registered"
     assert [(e, k) for e, _n, k, _s in _regs(env)] == [("j.mueller@bonn.example", "")]
     db.dispose()
+
+
+def test_a_substitute_takes_the_place_of_whom_they_replace(migrated_url: str) -> None:
+    db = Database(migrated_url)
+    base = make_config()
+    config = dataclasses.replace(base, event=dataclasses.replace(base.event, capacity=1))
+    env = Env(db, config, Composer(config))
+    env.handle(register_mail("k.hahn@stadt-peine.example", "Klara Hahn"))
+    env.handle(register_mail(*BERT))  # waiting
+    swap = env.handle(
+        raw_mail(
+            "k.hahn@stadt-peine.example",
+            "Klara Hahn",
+            "Teilnehmerwechsel",
+            "Guten Tag,\r\n\r\nleider kann ich doch nicht kommen. An meiner Stelle kommt mein "
+            "Kollege Herr Sven Ott (s.ott@stadt-peine.example).\r\n\r\nGruß\r\nKlara Hahn",
+        )
+    )
+    assert swap.status == "processed"
+    assert len(swap.cancelled) == 1
+    assert len(swap.registered) == 1
+    assert swap.promoted == []  # the substitute took the place; the waiting list stays
+    assert env.status("k.hahn@stadt-peine.example") == "cancelled"
+    assert env.status("s.ott@stadt-peine.example") == "confirmed"
+    assert env.status(BERT[0]) == "waitlisted"
+    kinds = [(r.kind, r.recipient) for r in env.outbox()]
+    assert ("cancellation", "k.hahn@stadt-peine.example") in kinds
+    assert ("confirmation", "s.ott@stadt-peine.example") in kinds
+    # A stranger cannot hand someone else's place on.
+    stranger = env.handle(
+        raw_mail(
+            "eve@evil.example",
+            "Eve",
+            "Wechsel",
+            "Herr Sven Ott kann nicht. Stattdessen komme ich, Eve Bad.\r\n\r\nEve Bad",
+        )
+    )
+    assert stranger.cancelled == []
+    assert env.status("s.ott@stadt-peine.example") == "confirmed"
+    db.dispose()

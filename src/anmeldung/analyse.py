@@ -7,7 +7,7 @@ from email.message import Message
 from typing import Any
 
 from .classify import Classification, ClassifyContext, classify
-from .extract import Attendee, detect_language, extract_attendees
+from .extract import Attendee, detect_language, extract_attendees, replaced_attendees
 from .parse import ParsedMessage, parse_message_tree
 
 
@@ -17,6 +17,8 @@ class Analysis:
     classification: Classification
     attendees: tuple[Attendee, ...]
     language: str
+    # Whom a substitute mail (reason "substitute") replaces; they are cancelled when handled.
+    replaced: tuple[Attendee, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -33,6 +35,7 @@ class Analysis:
             "attendees": [a.as_json() for a in self.attendees],
             "bounced": list(self.classification.bounced),
             "language": self.language,
+            "replaced": [a.as_json() for a in self.replaced],
         }
 
 
@@ -55,9 +58,13 @@ def analyse_parsed(
     attendees: tuple[Attendee, ...] = ()
     if classification.kind in ("registration", "cancellation"):
         attendees = tuple(extract_attendees(parsed, kind=classification.kind))
+    replaced: tuple[Attendee, ...] = ()
+    if classification.reason == "substitute":
+        replaced = tuple(replaced_attendees(parsed, attendees))
     return Analysis(
         parsed=parsed,
         classification=classification,
         attendees=attendees,
         language=detect_language(parsed, default_language),
+        replaced=replaced,
     )

@@ -646,7 +646,9 @@ _SUBSTITUTE = re.compile(
 
 def cancellation(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     head = _UNSUBSCRIBE_HINT.sub(" ", intent_text(inc.unquoted[:_HEAD_CHARS]))
-    if _SUBSTITUTE.search(head) and _register_intent(head):
+    if _SUBSTITUTE.search(head) and (
+        _register_intent(head) or re.search(r"(?i)\b(?:kommt|kommen|nimmt|nehmen|comes?)\b", head)
+    ):
         return Classification("registration", "substitute")
     if _SELF_EXCLUDED.search(head) and _register_intent(_SELF_EXCLUDED.sub(" ", head)):
         head = _SELF_EXCLUDED.sub(" ", head)

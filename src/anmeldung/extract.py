@@ -12,6 +12,7 @@ sender's organisation unless their own is written (colleagues, an Oberbürgermei
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from html.parser import HTMLParser
 from typing import Any
@@ -1314,3 +1315,32 @@ def detect_language(msg: ParsedMessage, default: str = "de") -> str:
     if de > en:
         return "de"
     return default
+
+
+# A substitute mail names whom the newcomer replaces: "statt Herrn X", "Herr X kann leider nicht".
+_REPLACED_WORDS = re.compile(
+    r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|instead of|in place of|replacing)\b"
+)
+
+
+def replaced_attendees(msg: ParsedMessage, newcomers: Sequence[Attendee]) -> list[Attendee]:
+    """Whom a substitute mail ("An seiner Stelle kommt Frau Y") replaces: people named where
+    the mail declines or says "statt", or the writer who says they cannot come. Pure."""
+    address = sender_address(msg)
+    if not address:
+        return []
+    body = own_text(msg.text or html_to_text(msg.html or ""))
+    main, sig_lines = split_signature(body)
+    declining = [x for x in sentences(main) if _CANCEL.search(x) or _REPLACED_WORDS.search(x)]
+    new_names = [a.name for a in newcomers if a.name]
+    out: list[Attendee] = []
+    for m in mentions(_REPLACED_WORDS.sub(" ", " ".join(declining)), cancelling=True):
+        if any(same_person(m.person.name, n) for n in new_names):
+            continue
+        out.append(_attendee(m.email or address, m.person, None, None, 0.8))
+    if any(_NOT_ME.search(x) or (_CANCEL.search(x) and re.search(r"(?i)\bich\b", x))
+           for x in declining):  # fmt: skip
+        sender = _read_sender(msg, address, sig_lines, main)
+        if sender.person and not any(same_person(sender.person.name, n) for n in new_names):
+            out.append(_attendee(address, sender.person, None, None, sender.confidence))
+    return [_cleaned(a) for a in out]

@@ -101,7 +101,10 @@ def handle(
     decision_lock(session)
     kind = analysis.kind
     if kind == "registration":
-        result = _register(session, config, composer, row, analysis)
+        substitute = bool(analysis.replaced)
+        result = (_substitute if substitute else _register)(
+            session, config, composer, row, analysis
+        )
         if result.status == "review":
             # A person tried to register and we could not: tell them a person will look.
             result.queued += _queue_acknowledgement(session, config, composer, row, analysis)
@@ -507,6 +510,37 @@ def _cancel(
     )
 
 
+def _substitute(
+    session: Session, config: Config, composer: Composer, row: InboundMessage, analysis: Analysis
+) -> Handled:
+    """ "An seiner Stelle kommt Frau Y": cancel whom the mail replaces, then register the
+    newcomer in the freed place; what stays free goes to the waiting list."""
+    if not analysis.attendees or any(a.confidence < REVIEW_BELOW for a in analysis.attendees):
+        return _register(session, config, composer, row, analysis)  # review; cancel nobody
+    sender = analysis.parsed.sender.lower()
+    domain = sender.rpartition("@")[2]
+    gone: list[Registration] = []
+    for att in analysis.replaced:
+        reg = find_attendee(session, att, person_key(att, sender, analysis.parsed.sender_name))
+        if reg is None or reg.status == "cancelled" or reg in gone:
+            continue
+        # Only the person, their contact or a colleague (same mail domain) hands a place on.
+        if sender in (reg.email.lower(), reg.contact_email.lower()) or (
+            reg.email.lower().rpartition("@")[2] == domain
+        ):
+            gone.append(reg)
+    cancelled = cancel_and_promote(
+        session, config, composer, gone, row=row, analysis=analysis, promote=False
+    )
+    result = _register(session, config, composer, row, analysis)
+    result.cancelled = cancelled.cancelled
+    result.queued = [*cancelled.queued, *(result.queued or [])]
+    promoted = cancel_and_promote(session, config, composer, [], row=row, analysis=analysis)
+    result.promoted = promoted.promoted
+    result.queued += promoted.queued
+    return result
+
+
 def cancel_registration(reg: Registration, now: dt.datetime | None = None) -> None:
     reg.status = "cancelled"
     reg.cancelled_at = now or utcnow()
@@ -521,9 +555,11 @@ def cancel_and_promote(
     notify: bool = True,
     row: InboundMessage | None = None,
     analysis: Analysis | None = None,
+    promote: bool = True,
 ) -> Handled:
     """Cancel registrations, queue their cancellation mails (unless ``notify`` is False), then
-    give the freed places to the waiting list in order, each with a promotion mail.
+    give the freed places to the waiting list in order (unless ``promote`` is False: a
+    substitute takes them), each with a promotion mail.
 
     Every mail is unique per registration (its trigger names the registration), so handling
     the same cancellation again queues nothing new.
@@ -556,7 +592,7 @@ def cancel_and_promote(
         if out is not None:
             result.queued.append(out)
     session.flush()
-    for reg in promote_waiting(session, config):
+    for reg in promote_waiting(session, config) if promote else []:
         result.promoted.append(reg.id)
         out = queue_mail(
             session,
