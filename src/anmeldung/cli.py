@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -326,7 +327,7 @@ def export(
     column. --person ADDRESS gives one person everything stored about them: registrations,
     their mail with its raw text, and the mail sent to them.
     """
-    from .reports import registration_rows, to_csv, to_json
+    from .reports import registration_rows, to_json
 
     if len(delimiter) != 1:
         raise click.BadParameter("must be one character", param_hint="--delimiter")
@@ -342,6 +343,9 @@ def export(
     language = lang or config.event.language
     db = state.database()
     count_label = "registration(s)"
+    if fmt == "csv" and person is None:
+        _export_csv(db, status, delimiter, output)
+        return
     with db.session() as s, _progress() as track:
         if person is not None:
             from .privacy import person_data
@@ -357,8 +361,6 @@ def export(
             count = len(rows)
             if fmt == "json":
                 data = (to_json(rows) + "\n").encode()
-            elif fmt == "csv":
-                data = to_csv(rows, delimiter).encode()
             elif fmt == "xlsx":
                 from .exports import to_xlsx
 
@@ -373,6 +375,35 @@ def export(
         return
     _write_private(output, data)
     click.echo(f"wrote {count} {count_label} to {output}", err=True)
+
+
+def _export_csv(db: Database, status: str | None, delimiter: str, output: Path | None) -> None:
+    """CSV streamed row by row from the database to the file or standard output: memory stays
+    flat however many registrations there are (100,000 took 280 MB when built in memory)."""
+    from .reports import iter_registration_rows, write_csv
+
+    with db.session() as s:
+        rows = iter_registration_rows(s, status)
+        if output is None:
+            out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+            try:
+                write_csv(rows, out, delimiter)
+            finally:
+                out.flush()
+                out.detach()  # leave standard output open for click
+            return
+        # Written beside the target and renamed: an interrupted export leaves no half a list
+        # behind under the name the organiser will open.
+        tmp = output.with_name(f".{output.name}.{os.getpid()}.part")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                count = write_csv(rows, f, delimiter)
+            os.replace(tmp, output)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    click.echo(f"wrote {count} registration(s) to {output}", err=True)
 
 
 def _ids(pks: Sequence[int]) -> str:

@@ -72,6 +72,10 @@ def to_xlsx(rows: Iterable[dict[str, Any]], config: Config, language: str = "de"
             values.append(v)
         ws.append(values)
         for i, v in enumerate(values):
+            if isinstance(v, str) and v.startswith("="):
+                # openpyxl stores a string starting with "=" as a formula; a registrant's
+                # "Organisation: =HYPERLINK(…)" must stay text in the organiser's workbook.
+                ws.cell(row=ws.max_row, column=i + 1).data_type = "s"
             if isinstance(v, dt.datetime):
                 ws.cell(row=ws.max_row, column=i + 1).number_format = date_format
                 widths[i] = max(widths[i], 16)

@@ -6,8 +6,8 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TextIO
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -86,6 +86,18 @@ def registration_rows(
     return [dict(zip(EXPORT_FIELDS, row, strict=True)) for row in session.execute(query)]
 
 
+def iter_registration_rows(
+    session: Session, status: str | None = None, chunk: int = 2000
+) -> Iterator[dict[str, Any]]:
+    """The rows of registration_rows(), fetched ``chunk`` at a time (a server-side cursor on
+    PostgreSQL), so an export of 100,000 people never holds them all in memory."""
+    result = session.execute(
+        registrations_query(status).execution_options(stream_results=True, yield_per=chunk)
+    )
+    for row in result:
+        yield dict(zip(EXPORT_FIELDS, row, strict=True))
+
+
 def counts(session: Session) -> dict[str, int]:
     result = {s: 0 for s in ("confirmed", "waitlisted", "cancelled")}
     for status, n in session.execute(
@@ -119,13 +131,47 @@ def to_json(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def to_csv(rows: Iterable[dict[str, Any]], delimiter: str = ",", bom: bool = True) -> str:
-    """CSV for spreadsheets; the BOM makes German Excel read the umlauts as UTF-8."""
-    out = io.StringIO()
+# Characters that make Excel, LibreOffice and Numbers read a CSV cell as a formula (OWASP
+# "CSV injection"): a registrant who writes "Organisation: =HYPERLINK(…)" must not get a
+# formula into the organiser's spreadsheet.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """A cell value that a spreadsheet shows as the text it is: strings that would start a
+    formula get a leading apostrophe, which Excel hides and takes as "this is text"."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(
+    rows: Iterable[dict[str, Any]], out: TextIO, delimiter: str = ",", bom: bool = True
+) -> int:
+    """Write CSV for spreadsheets row by row to ``out``; returns the number of rows.
+
+    The BOM makes German Excel read the umlauts as UTF-8; text that would start a formula is
+    neutralised (spreadsheet_text)."""
+    if bom:
+        out.write("\ufeff")
     writer = csv.DictWriter(
         out, fieldnames=EXPORT_FIELDS, delimiter=delimiter, lineterminator="\r\n"
     )
     writer.writeheader()
+    n = 0
     for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else iso(r.get(k))) for k in EXPORT_FIELDS})
-    return ("\ufeff" if bom else "") + out.getvalue()
+        writer.writerow(
+            {
+                k: ("" if r.get(k) is None else spreadsheet_text(iso(r.get(k))))
+                for k in EXPORT_FIELDS
+            }
+        )
+        n += 1
+    return n
+
+
+def to_csv(rows: Iterable[dict[str, Any]], delimiter: str = ",", bom: bool = True) -> str:
+    """CSV for spreadsheets as one string (see write_csv)."""
+    out = io.StringIO()
+    write_csv(rows, out, delimiter, bom)
+    return out.getvalue()
