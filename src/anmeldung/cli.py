@@ -434,7 +434,7 @@ def _print_erasure(erasure: Any, dry_run: bool) -> None:
             "(their mail goes out with the next poll)"
         )
     if erasure.database:
-        click.echo(f"database file: {erasure.database}")
+        click.echo(f"database: {erasure.database}")
 
 
 @cli.command()
