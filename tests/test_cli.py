@@ -308,6 +308,29 @@ def test_list_shows_registrations(initialised: Path) -> None:
     assert "1 confirmed of 100 places" in table.stdout
 
 
+def test_list_shows_strangers_markup_as_text(initialised: Path) -> None:
+    """rich reads "[/]" as a closing tag (the whole table failed with MarkupError) and
+    "[link=…]" as a terminal hyperlink: values from mail are printed as they are."""
+    db = Database(f"sqlite:///{initialised.parent / 'anmeldung.db'}")
+    with db.transaction() as s:
+        s.add(
+            Registration(
+                email="eva@x.example",
+                contact_email="eva@x.example",
+                name="Eva [bold]Klein[/]",
+                organisation="Stadt [/] Bonn [link=http://evil.example]klick[/link]",
+                registered_at=dt.datetime(2027, 1, 5, 8, 30, tzinfo=dt.UTC),
+            )
+        )
+    db.dispose()
+    table = invoke("--config", str(initialised), "list")
+    assert table.exit_code == 0, table.output
+    flat = " ".join(table.stdout.split())
+    assert "Eva [bold]Klein[/]" in flat
+    assert "[link=http://evil.example]klick[/link]" in flat.replace(" ", "")
+    assert "\x1b]8;" not in table.stdout  # no OSC 8 hyperlink
+
+
 def test_list_pages_in_registration_order(initialised: Path) -> None:
     db = Database(f"sqlite:///{initialised.parent / 'anmeldung.db'}")
     with db.transaction() as s:

@@ -214,16 +214,20 @@ def list_(
 def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config: Config) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     tz = config.schedule.tz
-    table = Table(title=config.event.name, show_lines=False)
+    # Every value as Text, never as a markup string: names and organisations come from
+    # strangers' mail, and rich would read "[/]" as a closing tag (MarkupError: the whole list
+    # fails) and "[link=…]…[/link]" as a clickable terminal hyperlink.
+    table = Table(title=Text(config.event.name), show_lines=False)
     # Addresses and times must stay whole (people copy them); names and organisations may wrap.
     for col in ("#", "Status", "Name", "Organisation", "Email", "Registered", "Confirmed"):
         wraps = col in ("Name", "Organisation")
         table.add_column(col, overflow="fold", no_wrap=not wraps, ratio=2 if wraps else None)
     for r in rows:
         name = " ".join(x for x in (r["title"], r["name"]) if x) or "–"
-        table.add_row(
+        cells = (
             str(r["id"]),
             # A bounced confirmation: the organiser must see that this person was not reached.
             r["status"] + (" (unreachable)" if r.get("unreachable_at") else ""),
@@ -235,6 +239,7 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
             if r["confirmation_sent_at"]
             else "not yet",
         )
+        table.add_row(*(Text(cell) for cell in cells))
     console = Console(width=None if sys.stdout.isatty() else 140)
     console.print(table)
     cap = config.event.capacity
@@ -244,7 +249,7 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
         + f", {totals['waitlisted']} waiting, {totals['cancelled']} cancelled"
         + (f" ({totals['erased']} of them erased, not listed)" if totals.get("erased") else "")
     )
-    console.print(summary)
+    console.print(summary, markup=False)
 
 
 @contextlib.contextmanager
