@@ -681,36 +681,55 @@ def import_(state: State, paths: tuple[Path, ...], no_send: bool) -> None:
 
 @cli.command()
 @click.argument(
-    "folder",
-    required=False,
-    default="tests/labelled",
+    "folders",
+    metavar="[FOLDER]...",
+    nargs=-1,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def accuracy(folder: Path, as_json: bool) -> None:
-    """Score classification and extraction on a labelled folder.
+def accuracy(folders: tuple[Path, ...], as_json: bool) -> None:
+    """Score classification and extraction on labelled folders.
 
-    FOLDER defaults to tests/labelled.
+    FOLDER defaults to tests/labelled. With several folders, a line per folder and one for all
+    of them comes first, then the combined figures and every failure as folder/file.
 
-    The folder holds .eml files and expected.json; no config, database or network is used.
+    A folder holds .eml files and expected.json; no config, database or network is used.
     """
-    from .accuracy import FIELDS, format_report, measure
+    from .accuracy import combine, format_report, format_summary, measure
 
-    report = measure(folder)
+    paths = folders or (Path("tests/labelled"),)
+    names = [p.name or str(p) for p in paths]
+    if len(set(names)) != len(names):
+        names = [str(p) for p in paths]
+    reports = {name: measure(path) for name, path in zip(names, paths, strict=True)}
+    report = combine(reports) if len(reports) > 1 else reports[names[0]]
     if as_json:
-        figures = {
-            "messages": report.messages,
-            "fields": {f: {"right": report.right[f], "total": report.total[f]} for f in FIELDS},
-            "injected": report.injected,
-            "to_review": report.review,
-            "failures": [
-                {"file": x.file, "field": x.field, "expected": x.expected, "got": x.got}
-                for x in report.failures
-            ],
-        }
+        figures = _accuracy_json(report)
+        if len(reports) > 1:
+            figures["folders"] = {
+                name: {k: v for k, v in _accuracy_json(r).items() if k != "failures"}
+                for name, r in reports.items()
+            }
         click.echo(json.dumps(figures, ensure_ascii=False, indent=2, default=str))
         return
+    if len(reports) > 1:
+        click.echo(format_summary(reports) + "\n")
     click.echo(format_report(report))
+
+
+def _accuracy_json(report: Any) -> dict[str, Any]:
+    from .accuracy import FIELDS
+
+    return {
+        "messages": report.messages,
+        "fields": {f: {"right": report.right[f], "total": report.total[f]} for f in FIELDS},
+        "injected": report.injected,
+        "to_review": report.review,
+        "failures": [
+            {"file": x.file, "field": x.field, "expected": x.expected, "got": x.got}
+            for x in report.failures
+        ],
+    }
 
 
 @cli.command()
