@@ -732,3 +732,39 @@ def test_short_yes_without_the_final_e() -> None:
 )
 def test_forwards_status_questions_and_notes(subject: str, body: str, kind: str) -> None:
     assert run(mail(f"Subject: {subject}", body)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "kind"),
+    [
+        # Swabian/Bavarian: "i bin" for "ich bin", "net"/"ned" for "nicht"
+        (
+            "AW: Einladung",
+            "Servus,\n\ni bin bis 12. Mai auf Dienstreise. Ihre Mail wird ned gelesen.\n",
+            "auto_reply",
+        ),
+        ("Forum", "Griaß Eich,\n\nmia kemma zu dritt, Gruß aus Passau.\n", "registration"),
+        ("Kongress", "Hallo,\n\ni komm gern, mit Begleitung.\n", "registration"),
+        ("Kongress", "Hallo,\n\nmir kommet leider net.\n", "cancellation"),
+    ],
+)
+def test_dialect_yeses_and_out_of_office(subject: str, body: str, kind: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "kind"),
+    [
+        ("Forum", "Madame, Monsieur,\n\nje souhaite m'inscrire au forum.\n", "registration"),
+        ("Forum", "Bonjour,\n\nnous serons présents à deux.\n", "registration"),
+        (
+            "Forum du 3 mai",
+            "Bonjour,\n\nmalheureusement je ne pourrai pas venir le 3 mai.\n",
+            "cancellation",
+        ),
+        ("Désinscription", "Bonjour,\n\nmerci de me désinscrire.\n", "cancellation"),
+        ("Forum", "Bonjour,\n\nnous devons annuler la participation de M. Roux.\n", "cancellation"),
+    ],
+)
+def test_french_registrations_and_cancellations(subject: str, body: str, kind: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == kind

@@ -442,7 +442,9 @@ _AUTO_BODY_STRONG = re.compile(
 # Phrases a person may also write ("I am out of office next week, but register me"): they decide
 # only when the text has no registration or cancellation words.
 _AUTO_BODY_WEAK = re.compile(
-    r"(?i)(?:\b(?:ich bin|bin ich|i am|i'm|i will be|ich befinde mich)\b(?:[^.\n]|(?<=\d)\.){0,80}?"
+    # Dialect: Swabian/Bavarian "i bin", "net"/"ned" for "nicht".
+    r"(?i)(?:\b(?:ich bin|bin ich|i bin|bin i|i am|i'm|i will be|ich befinde mich)\b"
+    r"(?:[^.\n]|(?<=\d)\.){0,80}?"
     r"(?:nicht im büro|nicht im hause|außer haus|ausser haus|abwesend|nicht erreichbar|im urlaub"
     r"|in (?:elternzeit|mutterschutz|elternurlaub|kur|reha)\b|auf dienstreise|in urlaub"
     r"|nicht im dienst"
@@ -452,8 +454,10 @@ _AUTO_BODY_WEAK = re.compile(
     r"|\bvielen dank für ihre (?:e-?mail|nachricht)\. ich bin\b"
     r"|\b(?:nach meiner rückkehr|after my return|upon my return)\b"
     r"|\bwird nicht (?:automatisch )?weitergeleitet\b|\bwill not be forwarded\b"
-    r"|\bwird\b[^.\n]{0,30}\bnicht\b[^.\n]{0,20}\b(?:gelesen|weitergeleitet|bearbeitet)\b"
-    r"|\blese (?:meine|ihre) (?:e-?mails|nachrichten|post)\b(?:[^.\n]){0,30}\bnicht\b)"
+    r"|\bwird\b[^.\n]{0,30}\b(?:nicht|net|ned)\b[^.\n]{0,20}\b(?:gelesen|weitergeleitet"
+    r"|bearbeitet)\b"
+    r"|\bles\w* (?:meine|ihre) (?:e-?mails|mails|nachrichten|post)\b(?:[^.\n]){0,30}"
+    r"\b(?:nicht|net|ned)\b)"
 )
 _TICKET_SUBJECT = re.compile(
     r"(?i)(?:\[(?:ticket|case|request|anfrage|vorgang|incident)\s*(?:#|nr\.?|no\.?|:)?\s*\d+\]"
@@ -507,7 +511,14 @@ _CANCEL = re.compile(
     r"|\b(?:can't|cannot|won't|unable to) (?:be able to )?(?:attend|make it|come)\b"
     r"|\bwithdraw (?:my|our) registration\b"
     # Bavarian: "i ko ned kemma", "streichts mi vo da Listn"
-    r"|\b(?:ned|net)\s+(?:kemma|kumma|kommen)\b|\bstreich\w*\s+(?:mi|mich|uns)\b"
+    r"|\b(?:ned|net)\s+(?:kemma|kumma|kommen)\b"
+    r"|\b(?:kommet|kommed|kemmet|kemma|kumma|komm|kumm)\b[^.\n]{0,20}\b(?:ned|net)\b"
+    r"|\bstreich\w*\s+(?:mi|mich|uns)\b"
+    # French: "annuler mon inscription", "je ne pourrai pas venir", "me désinscrire"
+    r"|\bannul(?:er|e|ons|ez)\b[^.\n]{0,40}\b(?:inscription|participation|réservation|venue)\b"
+    r"|\bannulation\b|\bdésinscri\w*|\bme désister\b"
+    r"|\b(?:ne|n')\s*(?:pourrai|pourrons|pourra|pourrais|pourrions|peux|pouvons|peut)\s+(?:pas|plus)"
+    r"\s+(?:venir|participer|assister|être présente?s?)\b"
     r"|\bschaffe es\b[^.\n]{0,30}\bnicht\b|\bbitte streichen\b)"
 )
 _REGISTER = re.compile(
@@ -520,6 +531,11 @@ _REGISTER = re.compile(
     r"|^\s*(?:sehr\s+)?gerne?\s+dabei\b"
     r"|\b(?:ich komme?|komme? ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
     r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$|zu (?:zweit|dritt|viert|fünft)\b))"
+    # Swabian/Bavarian "mir kommet", "mia kemma", "i komm gern": dialect "wir"/"ich" + kommen
+    r"|\b(?:mir|mia)\s+(?:kommet|kommed|kemmet|kemma|kumma|kommen)\b"
+    r"(?!\s+(?:\w+\s+)?(?:nicht|net|ned)\b)"
+    r"|\b(?:i|ich)\s+(?:komm|kumm|kimm)(?:e|a)?\b"
+    r"(?=\s*(?:[.!,]|$|gern|mit\b|zu (?:zweit|zwoit|dritt|viert)))"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
     r"|\bnotieren sie (?:mich|uns)\b|\bmerken sie (?:mich|uns)\b[^.\n!?]{0,60}\bvor\b|\bvormerk\w*"
     r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
@@ -532,7 +548,10 @@ _REGISTER = re.compile(
     r"|\bzusage\b|\bsage[n]?\b" + _G + r"{0,60}?\bzu\b(?=\s*(?:[.!,;]|$|und\b))|\bzusagen\b"
     r"|\bteilnahme\b|\bteilnehmen\b|\bteilnehmer(?:in|innen|n)?\b"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
-    r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
+    r"|\bwould like to (?:join|participate)\b|\bparticipat\w*"
+    # French: "je souhaite m'inscrire", "je participerai", "je serai présente"
+    r"|\bm['’]inscri\w*|\bnous inscri\w*|\binscrivez[- ](?:moi|nous)\b|\bparticiper\w*"
+    r"|\b(?:je serai|nous serons) présente?s?\b)"
 )
 
 

@@ -686,7 +686,7 @@ _VERB = re.compile(
     r"(?i)anmeld|angemeldet|\bmelde|teilnahm|teilnehm|\bteil\b|abmeld|absag|\bsagt\b|storn"
     r"|streich|register|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
     r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv|annimmt|annehm"
-    r"|vertret|vertritt|vormerk|\bmerken\b"
+    r"|vertret|vertritt|vormerk|\bmerken\b|\bkemm|\bkumm|inscri|particip"
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
@@ -698,6 +698,8 @@ _CANCEL = re.compile(
 )
 _SELF = re.compile(
     r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich selbst|und mir|and me|ich und"
+    # dialect: "i selber", "mir kommet" (Swabian "wir kommen")
+    r"|(?:i|ich) (?:selber|selbscht|sölbst)|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma)"
     r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
     r"|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
@@ -1149,7 +1151,8 @@ def _names_local(a: Attendee, email: str) -> bool:
 def _self_position(main: str) -> str:
     """'first' for "ich melde mich und meinen Kollegen …", else 'last' ("… und ich")."""
     m = re.search(
-        r"(?i)\b(?:mich|myself|me|ich selbst|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
+        r"(?i)\b(?:mich|myself|me|ich selbst|(?:i|ich) (?:selber|selbscht)"
+        r"|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
         r"|registration|attendance|place|booking))\b",
         main,
     )
