@@ -768,3 +768,12 @@ def test_dialect_yeses_and_out_of_office(subject: str, body: str, kind: str) -> 
 )
 def test_french_registrations_and_cancellations(subject: str, body: str, kind: str) -> None:
     assert run(mail(f"Subject: {subject}", body)).kind == kind
+
+
+def test_registered_already_with_a_long_role_then_a_question_is_other() -> None:
+    body = (
+        "Guten Tag,\n\nich bin in meiner Eigenschaft als Vorsitzende des Finanzausschusses des "
+        "Kreistags für die Tagung angemeldet. Kann meine Referentin mitkommen, ohne sich "
+        "eigens anzumelden?\n"
+    )
+    assert run(mail("Subject: Frage zur Begleitung", body)).kind == "other"

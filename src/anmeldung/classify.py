@@ -610,7 +610,7 @@ _NOT_NEW = re.compile(
     r"|confirmed)\b"
     r"|\b(?:habe|hatte|hatten)\s+(?:ich\s+|wir\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
     r"|\bdoppelt\s+an(?:zu)?melden\b"
-    r"|\b(?:ich bin|wir sind)\b[^.!?\n]{0,60}\bangemeldet\b"
+    r"|\b(?:ich bin|wir sind|bin ich|sind wir)\b[^.!?]{0,110}\bangemeldet\b"
     r"|\b(?:i|we)\s+(?:have\s+|'ve\s+)?(?:already\s+)?registered\b"
     r"|\b(?:i am|i'm|we are|we're)\s+(?:already\s+)?registered\b"
     r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"

@@ -12,6 +12,7 @@ sender's organisation unless their own is written (colleagues, an Oberbürgermei
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from html.parser import HTMLParser
@@ -874,7 +875,11 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             if person.name in listed:
                 continue
             email = None
-            em = re.match(r"\s*[(<]\s*(" + _EMAIL.pattern + r")\s*[)>]", sent[end:])
+            # "(x@…)", "<x@…>", "(Mail: x@…)", "(E-Mail x@…)"
+            em = re.match(
+                r"(?i)\s*[(<]\s*(?:(?:e-?)?mail\s*:?\s*)?(" + _EMAIL.pattern + r")\s*[)>]",
+                sent[end:],
+            )
             if em:
                 email = em.group(1).lower()
             elif not verb_here:
@@ -1116,7 +1121,7 @@ def _addresses_in_prose(found: list[Mention], main: str, sender: str) -> list[Me
                 (
                     e
                     for e in free
-                    if sum(len(w) > 2 and _ascii(w) in _ascii(e.split("@")[0])
+                    if sum(len(w) > 2 and _in_local(w, e.split("@")[0])
                            for w in mention.person.tokens) >= 2
                 ),
                 None,
@@ -1128,7 +1133,7 @@ def _addresses_in_prose(found: list[Mention], main: str, sender: str) -> list[Me
                     (
                         e
                         for e in free
-                        if _ascii(family) in _ascii(e.split("@")[0])
+                        if _in_local(family, e.split("@")[0])
                         and re.search(rf"\b{re.escape(family)}\b[^.;]{{0,80}}{re.escape(e)}", main)
                     ),
                     None,
@@ -1152,11 +1157,20 @@ def _self_position(main: str) -> str:
     """'first' for "ich melde mich und meinen Kollegen …", else 'last' ("… und ich")."""
     m = re.search(
         r"(?i)\b(?:mich|myself|me|ich selbst|(?:i|ich) (?:selber|selbscht)"
+        r"|ich\s+(?:nehme|komme|bin|melde)|i\s+(?:will|shall|am|'ll)"
         r"|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
         r"|registration|attendance|place|booking))\b",
         main,
     )
-    n = re.search(r"(?i)\b(?:Herrn?|Frau|Kolleg|Mr|Ms|Dr\.)", main)
+    # Another person named first; not the salutation ("Sehr geehrte Frau X", "Damen und Herren").
+    n = next(
+        (
+            x
+            for x in re.finditer(r"(?i)\b(?:Herrn?\b|Frau\b|Kolleg|Mr\b|Ms\b|Dr\.)", main)
+            if not _GREETING.search(main[max(0, x.start() - 20) : x.start()])
+        ),
+        None,
+    )
     return "first" if m and (n is None or m.start() < n.start()) else "last"
 
 
@@ -1240,7 +1254,7 @@ def _choose_name(
     local = address.split("@")[0].lower()
 
     def in_local(p: PersonName) -> bool:
-        return any(len(w) > 2 and _ascii(w) in _ascii(local) for w in p.tokens)
+        return any(len(w) > 2 and _in_local(w, local) for w in p.tokens)
 
     if sig and shown and not re.search(r"[A-Za-z]", shown.name):
         return sig, 0.9  # "Ελένη Παπαδοπούλου" in From, "Eleni Papadopoulou" signed
@@ -1268,6 +1282,17 @@ def _choose_name(
 
 def _ascii(text: str) -> str:
     return fold(text)
+
+
+def _plain(text: str) -> str:
+    """Accents dropped without spelling umlauts out ("Baştürk" -> "basturk")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if c.isascii())
+
+
+def _in_local(word: str, local: str) -> bool:
+    """Whether an address's local part spells the name word, with "ü" as "ue" or as "u"."""
+    folded = _ascii(local)
+    return _ascii(word) in folded or _plain(word) in folded
 
 
 def _attendee(
