@@ -995,7 +995,7 @@ def test_doctorate_with_faculty_does_not_end_the_sentence() -> None:
 
 NEWEST = {
     "heldout11": {"kind": 0.99, "email": 0.98, "name": 0.96, "organisation": 0.88},
-    "heldout12": {"kind": 0.99, "email": 0.95, "name": 0.95, "organisation": 0.95},
+    "heldout12": {"kind": 0.99, "email": 0.97, "name": 0.97, "organisation": 0.97},
 }
 
 
@@ -1067,4 +1067,17 @@ def test_colleague_address_labelled_in_parentheses_and_umlaut_plainly_spelt() ->
     assert [(a[0], a[1]) for a in got] == [
         ("h.brandt@kreis-soest.example", "Hella Brandt"),
         ("emre.yucel@kreis-soest.example", "Emre Yücel"),
+    ]
+
+
+def test_name_before_an_address_in_brackets_after_office_words() -> None:
+    body = (
+        "Guten Tag,\n\nwir melden Herrn Ole Fink (o.fink@lahn-consult.example) und unseren "
+        "Junior Berater Timo\nAydın-Kraus, M.Sc. (timo.aydin@lahn-consult.example) an.\n\n"
+        "Gruß\nOle Fink\nLahn Consult GmbH\n"
+    )
+    got = attendees(body, frm="Ole Fink <o.fink@lahn-consult.example>")
+    assert [(a[0], a[1]) for a in got] == [
+        ("o.fink@lahn-consult.example", "Ole Fink"),
+        ("timo.aydin@lahn-consult.example", "Timo Aydın-Kraus"),
     ]

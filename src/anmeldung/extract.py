@@ -885,6 +885,16 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             elif not verb_here:
                 continue
             found.append(Mention(person, email))
+        # "… sowie unsere Senior Managerin Irina Wójcik-Schmid, B.A. (irina.wojcik@…)": a name
+        # right before an address in brackets is a person, whatever office words precede it.
+        for em in _BRACKET_ADDR.finditer(sent):
+            addr = em.group(1).lower()
+            if any(x.email == addr for x in found):
+                continue
+            person = _name_before(sent[: em.start()], addr)
+            if person is None or any(same_person(x.person.name, person.name) for x in found):
+                continue
+            found.append(Mention(person, addr))
 
     # Keep the order of the mail: list items are collected before names in sentences.
     def where(mention: Mention) -> int:
@@ -892,6 +902,47 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
         return at if at >= 0 else len(main)
 
     return sorted(_dedupe(found), key=where)
+
+
+_BRACKET_ADDR = re.compile(r"(?i)[(<]\s*(?:(?:e-?)?mail\s*:?\s*)?(" + _EMAIL.pattern + r")\s*[)>]")
+_TRAILING_DEGREES = re.compile(
+    r"(?:,?\s*(?:[A-Z][a-z]{0,3}\.\s?){1,3}|,?\s*(?:MBA|MPA|MPP|PhD|LL\.\s?M\.))\s*$"
+)
+_NAME_START_WORD = re.compile(r"^(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.?|Ms\.?|Mrs\.?)$")
+
+
+def _name_before(prefix: str, address: str) -> PersonName | None:
+    """The person named just before an address in brackets: the capitalised words after the last
+    comma or clause word, from the word the address's local part spells (else the last two)."""
+    prefix = _TRAILING_DEGREES.sub("", prefix.rstrip())
+    tail = re.split(r"[,;:()<>\"]", prefix)[-1]
+    run: list[str] = []
+    for word in reversed(tail.split()):
+        if word[:1].isupper() or word in _PARTICLE_END or _NAME_START_WORD.match(word):
+            run.insert(0, word)
+            if len(run) >= 6:
+                break
+        else:
+            break
+    if len(run) < 2:
+        return None
+    local = address.split("@")[0]
+    start = next(
+        (
+            i
+            for i, w in enumerate(run)
+            if len(w) > 2 and not w.endswith(".") and _in_local(w, local)
+        ),
+        None,
+    )
+    if start is None:
+        start = max(0, len(run) - 2) if len(run) > 3 else 0
+    while start > 0 and _NAME_START_WORD.match(run[start - 1]):
+        start -= 1  # keep "Dr." and "Frau" with the name
+    chunk = run[start:]
+    if len([w for w in chunk if not _NAME_START_WORD.match(w)]) < 2:
+        return None
+    return parse_person(" ".join(chunk))
 
 
 def _item(item: str) -> Mention | None:
