@@ -995,7 +995,7 @@ def test_doctorate_with_faculty_does_not_end_the_sentence() -> None:
 
 NEWEST = {
     "heldout11": {"kind": 0.99, "email": 0.98, "name": 0.96, "organisation": 0.88},
-    "heldout12": {"kind": 0.99, "email": 0.97, "name": 0.97, "organisation": 0.97},
+    "heldout12": {"kind": 0.99, "email": 0.97, "name": 0.99, "organisation": 0.99},
 }
 
 
@@ -1081,3 +1081,40 @@ def test_name_before_an_address_in_brackets_after_office_words() -> None:
         ("o.fink@lahn-consult.example", "Ole Fink"),
         ("timo.aydin@lahn-consult.example", "Timo Aydın-Kraus"),
     ]
+
+
+def test_party_note_after_a_council_is_dropped() -> None:
+    from anmeldung.extract import organisation_of
+
+    assert organisation_of("Kreistag des Ostalbkreises (Fraktion FREIE WÄHLER)")[0] == (
+        "Kreistag des Ostalbkreises"
+    )
+    assert organisation_of("Stadtrat Ulm, CDU-Fraktion")[0] == "Stadtrat Ulm"
+
+
+def test_unit_after_vom_is_not_part_of_the_name() -> None:
+    body = (
+        "Guten Tag,\n\nes nehmen teil: Herr Malte Sievers von der Kämmerei und Frau Ina Roth "
+        "vom Controlling-Team.\n\nGruß\nMalte Sievers\nStadt Husum\n"
+    )
+    got = attendees(body, frm="Malte Sievers <m.sievers@husum.example>")
+    assert [a[1] for a in got] == ["Malte Sievers", "Ina Roth"]
+
+
+def test_inflected_office_after_herrn_is_no_name() -> None:
+    body = (
+        "Sehr geehrte Damen und Herren,\n\nich melde Herrn Ersten Kreisdezernenten Dr. Udo Keil "
+        "zur Tagung an.\n\nMit freundlichen Grüßen\ni. A. Pia Lorenz\nKreis Lippe\n"
+    )
+    got = attendees(body, frm="Pia Lorenz <p.lorenz@kreis-lippe.example>")
+    assert [(a[1], a[2]) for a in got] == [("Udo Keil", "Dr.")]
+
+
+def test_we_withdraw_others_registrations_without_ourselves() -> None:
+    raw = mail(
+        "Guten Tag,\n\nhiermit ziehen wir die Teilnahme von Herrn Kai Brede und Frau Lea Witt "
+        "zurück.\n\nGrüße\nJan Moll\nStadt Celle\n",
+        frm="Jan Moll <j.moll@celle.example>",
+    )
+    found = extract_attendees(parse_message(raw), kind="cancellation")
+    assert [a.name for a in found] == ["Kai Brede", "Lea Witt"]

@@ -409,9 +409,23 @@ def _council_part(part: str) -> str:
     return part
 
 
+_PARTIES = (
+    r"CDU|CSU|SPD|FDP|AfD|ÖDP|Volt|BSW|SSW|Grüne|GRÜNE|B'?90/Die Grünen|Bündnis 90/Die Grünen"
+    r"|Die Linke|DIE LINKE|Linke|Freie Wähler|FREIE WÄHLER|FW|Piraten|Die PARTEI|UWG|WG"
+)
+_PARTY_NOTE = re.compile(
+    r"\s*(?:\(\s*(?:[^()]*\bFraktion\b[^()]*|[^()]*-?Fraktion|(?:"
+    + _PARTIES
+    + r")(?:-Fraktion)?)\s*\)"
+    r"|,\s*(?:[\w/ ]*-Fraktion|Fraktion [^,]{2,40}|(?:" + _PARTIES + r")(?:-Fraktion)?))\s*$"
+)
+
+
 def organisation_of(line: str) -> tuple[str | None, str]:
     """(organisation, "org"|"dept"|"") of one line: department and function parts dropped."""
     line = clean_line(line, MAX_FIELD_CHARS * 2).strip()
+    # "Gemeinderat der Stadt X (SPD-Fraktion)": the party note is not part of the body.
+    line = _PARTY_NOTE.sub("", line).strip()
     inner = _OF_BODY.search(line)
     prefix = line[: inner.start()].strip() if inner else ""
     if (
@@ -713,6 +727,9 @@ _OFFICE_WE = re.compile(
     r"(?i)\b(?:wir\s+(?:bitten|bedauern|danken|freuen\s+uns)|(?:bitten|bedauern|danken)\s+wir)\b"
     # "melden wir aus dem Büro der Oberbürgermeisterin an": we register others, not "uns".
     r"|\b(?:wir\s+melden|melden\s+wir)\b(?![^.!?]*\buns\b)"
+    # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": others' registrations.
+    r"|\bwir\b(?=[^.!?]*\b(?:anmeldung(?:en)?|teilnahme|registrierung(?:en)?|zusage)\s+"
+    r"(?:von|für|des|der)\s+(?!uns\b|mir\b|mich\b|unsere\s+beiden\b)\w)"
 )
 # "Ich selbst … komme nicht mit": the writer says they are not among the people registered.
 _NOT_ME = re.compile(
@@ -768,6 +785,13 @@ _NOUN_AFTER_VON = frozenset(
 )
 
 
+# Endings of the nouns that name a unit or a body, not a family ("vom Beteiligungsmanagement").
+_UNIT_NOUN = re.compile(
+    r"(?i)(?:ung|ment|amt|ämter|bereich|referat|stelle|team|wesen|schaft|heit|keit|ion|abteilung"
+    r"|dienst|büro|zentrum|kämmerei|verwaltung|gericht|ministerium|behörde|direktion|sektor)$"
+)
+
+
 def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, int]:
     """The longest name at the start of text; returns (person, characters consumed)."""
     tokens = list(re.finditer(r"[^\s,;:()<>\"]+", text[:200]))
@@ -786,10 +810,13 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
         if chunk.endswith(("Dr", "Prof")):
             continue
         last = tokens[n - 1].group(0)
+        after_particle = n >= 2 and tokens[n - 2].group(0).lower() in _PARTICLE_END
         if (
             last.lower() in _PARTICLE_END
             or last in _NOUN_AFTER_VON
             or last.lower().endswith(_EVENTS)
+            # "Frau X vom Beteiligungsmanagement", "Herr Y von der Kämmerei": a unit, no name
+            or (after_particle and _UNIT_NOUN.search(last.rstrip(".")))
         ):
             continue  # "Frau Vera Lind von der Liste": "von der" starts no name here
         person = parse_person(chunk, min_tokens=1 if with_salutation else 2)

@@ -40,12 +40,13 @@ _POSTNOMINAL_TITLE = re.compile(r"^(?:Ph\.\s?D\.?|PhD|DPhil)$")
 # Offices written in front of a name; matched on the end of a German compound word.
 FUNCTION_WORD = re.compile(
     r"^(?!Magistrat$)(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?"
-    r"|direktor(?:in)?|dezernent(?:in)?|referent(?:in)?|präsident(?:in)?|sekretär(?:in)?"
+    # weak nouns inflect after "Herrn": "Herrn Regierungsvizepräsidenten", "Dezernenten"
+    r"|direktor(?:in)?|dezernent(?:in|en)?|referent(?:in|en)?|präsident(?:in|en)?|sekretär(?:in)?"
     r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?)|Landrat|Landrätin|OB|Mayor|Councillor"
-    r"|Beigeordnete[nr]?|Dezernent(?:in)?|Direktor(?:in)?|Präsident(?:in)?"
+    r"|Beigeordnete[nr]?|Dezernent(?:in|en)?|Direktor(?:in)?|Präsident(?:in|en)?"
     r"|Minister|Senator|Kämmerer|Kämmerin"
     # civil-service ranks written before a name: "Herr MinR Dr. Gühne", "ORR Weber"
-    r"|Referent(?:in)?|Leiter(?:in)?|Sachbearbeiter(?:in)?|Mitarbeiter(?:in)?|Stadtrat|Stadträtin"
+    r"|Referent(?:in|en)?|Leiter(?:in)?|Sachbearbeiter(?:in)?|Mitarbeiter(?:in)?|Stadtrat|Stadträtin"
     r"|MinR|MinRin|MinDirig|MinDir|LMR|LtdMinR|RD|RDin|ORR|ORRin|RR|RRin|OAR|AR|StD|OStD)$"
 )
 # Adjectives that are part of an office ("Erster Beigeordneter", "Stellvertretende Leiterin").
