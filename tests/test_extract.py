@@ -994,8 +994,8 @@ def test_doctorate_with_faculty_does_not_end_the_sentence() -> None:
 # --- the newest blind sets: measured blind first (README), partly tuned, kept from regressing --
 
 NEWEST = {
-    "heldout11": {"kind": 0.99, "email": 0.98, "name": 0.96, "organisation": 0.88},
-    "heldout12": {"kind": 0.99, "email": 0.97, "name": 0.99, "organisation": 0.99},
+    "heldout11": {"kind": 0.99, "email": 0.98, "name": 0.98, "organisation": 0.88},
+    "heldout12": {"kind": 0.99, "email": 0.99, "name": 0.99, "organisation": 0.99},
 }
 
 
@@ -1118,3 +1118,16 @@ def test_we_withdraw_others_registrations_without_ourselves() -> None:
     )
     found = extract_attendees(parse_message(raw), kind="cancellation")
     assert [a.name for a in found] == ["Kai Brede", "Lea Witt"]
+
+
+def test_key_value_blocks_family_name_first_and_a_bare_mail_label() -> None:
+    body = (
+        "Guten Tag,\n\nanbei unsere beiden Anmeldungen:\n\nName: Hollmann\nVorname: Greta\n"
+        "Mail: g.hollmann@kreis-plön.example\n\nName: Stüber\nVorname: Arne\n"
+        "Mail: a.stueber@kreis-plön.example\n\nGrüße\nGreta Hollmann\nKreis Plön\n"
+    )
+    got = attendees(body, frm="Poststelle <post@kreis-plön.example>")
+    assert [(a[0], a[1]) for a in got] == [
+        ("g.hollmann@kreis-plön.example", "Greta Hollmann"),
+        ("a.stueber@kreis-plön.example", "Arne Stüber"),
+    ]

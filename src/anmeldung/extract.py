@@ -71,7 +71,7 @@ def own_text(text: str) -> str:
 
 _KEYS: tuple[tuple[str, str], ...] = (
     # (field, label pattern); the first pattern found in a label decides, so order matters.
-    ("email", r"e-?mail|mail-?adresse|email address"),
+    ("email", r"e-?mail|mail|mail-?adresse|email address"),
     ("organisation", r"organi[sz]ation|institution|behörde|dienststelle|einrichtung|firma"
                      r"|unternehmen|arbeitgeber|affiliation|company|employer|kommune|körperschaft"
                      r"|verwaltung"),
@@ -122,7 +122,13 @@ def key_values(text: str) -> list[dict[str, str]]:
             records.append({"organisation": value})  # shared by everyone listed
             current = {}
             continue
-        if fld == "name" and "given" in current and "family" not in current and " " not in value:
+        if (
+            fld == "name"
+            and "given" in current
+            and "family" not in current
+            and "name" not in current
+            and " " not in value
+        ):
             # German forms write "Vorname: Karl / Name: Schröder": Name is then the family name.
             fld = "family"
         if fld in current or (fld in ("name", "name_rev") and "given" in current):
