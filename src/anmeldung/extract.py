@@ -1157,7 +1157,9 @@ def _merge_sender(
             has_sender = True
         elif sender.person and a.name and same_person(a.name, sender.person.name):
             has_sender = True
-            a = replace(a, email=sender.email)
+            # The writer's own address given in the text (a shared mailbox sends) stays.
+            if not (a.email != sender.email and _names_local(a, a.email)):
+                a = replace(a, email=sender.email)
         merged.append(a)
     if has_sender:
         return merged
