@@ -291,7 +291,7 @@ _BODY = re.compile(
     r"|\w*rechnungshof\b|\bbezirksversammlung\b|\w*sparkasse\b|\w*investitionsbank\b|\bl-bank\b"
     r"|\beurométropole\b|\bagglomération\b|\bhaw\s+\w+|[\w-]*universität\b"
     r"|\blandesdirektion\b|\bgemeinschaftsstelle\b|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
-    r"|\bmarktgemeinde\b|\bzweckverband\b"
+    r"|\bmarktgemeinde\b|\bzweckverband\b|\b\w*behörde\b"
     r"|\bsenator(?:in)?\s+für\b|\baktiengesellschaft\b|\bgenossenschaft\b|\bbeirat\b"
     r"|\bbürgerschaft\b|\b\w+betrieb\b|\bingenieurbüro\b|\bwohnungsgesellschaft\b"
     r"|\bstarostwo\b|\bpowiat\w*|\burząd\b|\bcommunauté\b|\bmairie\b|\bgemeentebestuur\b"
@@ -640,6 +640,13 @@ def _join_wrapped_body(lines: list[str]) -> list[str]:
     return out
 
 
+# A state written above the authority that employs the writer: the authority is the organisation.
+_UMBRELLA = re.compile(
+    r"^(?:Freie und Hansestadt Hamburg|Freie Hansestadt Bremen|Freistaat [\w-]+|Land [\w-]+"
+    r"|Bundesrepublik Deutschland|Republik Österreich)$"
+)
+
+
 def read_signature(lines: list[str], hint: PersonName | None = None) -> Signature:
     """Name, organisation and function from signature lines (or "Name, Org" one-liners)."""
     person: PersonName | None = None
@@ -677,6 +684,8 @@ def read_signature(lines: list[str], hint: PersonName | None = None) -> Signatur
         found, what = organisation_of(line)
         if what == "org" and org and found and _SUB_UNIT.match(org) and _PARENT.search(found):
             org = found  # "Institut für …" above "Technische Hochschule Köln"
+        if what == "org" and org and found and found != org and _UMBRELLA.match(org):
+            org = found  # "Freie und Hansestadt Hamburg" above "Bezirksamt Eimsbüttel"
         if what == "org" and org is None:
             org = found
         elif what == "dept" and dept is None:
