@@ -140,7 +140,7 @@ def key_values(text: str) -> list[dict[str, str]]:
     return records
 
 
-_COLUMNS = re.compile(r"\t|\s{2,}|\s*\|\s*|\s+/\s+|\s*;\s*")
+_COLUMNS = re.compile(r"\s*\|\s*|\t|\s{2,}|\s+/\s+|\s*;\s*")
 
 
 def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
@@ -202,6 +202,8 @@ def text_table_rows(text: str) -> list[list[str]]:
     rows = []
     for line in text.split("\n"):
         line = line.strip(" \r")
+        if re.fullmatch(r"[\s|+:=_-]*[-=_]{3,}[\s|+:=_-]*", line):
+            continue  # a rule under the header row ("-----+-----", "|---|---|")
         if line.strip():
             if line.startswith("|") or line.endswith("|"):
                 line = line.strip("| ")
@@ -1281,13 +1283,18 @@ def _record_org(rec: dict[str, str]) -> str | None:
 _DEGREE_AFTER = re.compile(r",\s*(?:[A-Z][\w]*\.|MBA|MPA|PhD|LL\.?M\.?|Dr\.?)")
 
 
+_TITLES_FIRST = re.compile(r"^\s*(?:(?:Prof|Dr|PD)\.?(?:[\s-]+|$)(?:[a-z]{2,5}\.\s*)*)+")
+
+
 def _record_person(rec: dict[str, str]) -> PersonName | None:
     if "name_rev" in rec and "," in rec["name_rev"]:
         family, _, given = rec["name_rev"].partition(",")
         text = f"{given.strip()} {family.strip()}"
-    elif "name" in rec and "given" in rec and " " not in rec["name"].strip():
-        # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here.
-        text = f"{rec['given']} {rec['name']}"
+    elif "name" in rec and "given" in rec and " " not in _TITLES_FIRST.sub("", rec["name"]).strip():
+        # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here ("Dr. Lührs" too).
+        titles = _TITLES_FIRST.match(rec["name"])
+        family = rec["name"][titles.end() :] if titles else rec["name"]
+        text = f"{titles.group(0) if titles else ''}{rec['given']} {family.strip()}"
     elif "name" in rec and rec["name"].count(",") == 1 and not _DEGREE_AFTER.search(rec["name"]):
         # "Name: Ostermann-Yıldız, Derya": family name first, as in directories.
         family, _, given = rec["name"].partition(",")
