@@ -1190,3 +1190,13 @@ def test_family_name_column_with_a_title_and_given_name_column() -> None:
     person = _record_person({"name": "Prof. Dr. Wendling", "given": "Ute"})
     assert person is not None
     assert (person.name, person.title) == ("Ute Wendling", "Prof. Dr.")
+
+
+def test_cancelling_oneself_while_a_named_colleague_stays() -> None:
+    raw = mail(
+        "Moin,\n\nHerr Malik Demir und ich sind zum Forum angemeldet. Ich muss leider "
+        "absagen, Herr Demir nimmt aber weiterhin teil.\n\nGruß\nInga Thiele\nStadt Aurich\n",
+        frm="Inga Thiele <i.thiele@aurich.example>",
+    )
+    found = extract_attendees(parse_message(raw), kind="cancellation")
+    assert [(a.email, a.name) for a in found] == [("i.thiele@aurich.example", "Inga Thiele")]

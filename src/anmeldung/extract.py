@@ -942,6 +942,16 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
                 continue
             found.append(Mention(person, addr))
 
+    if cancelling:
+        # "Frau Dr. X kommt wie geplant": whoever a sentence says stays is not cancelled, even
+        # when an earlier sentence named them with the writer.
+        stays = " ".join(x for x in sents if _STAYS.search(x))
+        found = [
+            x
+            for x in found
+            if not (x.person.tokens and re.search(rf"\b{re.escape(x.person.tokens[-1])}\b", stays))
+        ]
+
     # Keep the order of the mail: list items are collected before names in sentences.
     def where(mention: Mention) -> int:
         at = main.find(mention.person.tokens[-1]) if mention.person.tokens else -1
