@@ -508,6 +508,14 @@ _ORG_PHRASE = re.compile(
 )
 
 
+# A body written in capitals as its brand ("Anmeldung für HAMBURG WASSER", "aus der KVHB"):
+# two capitalised words, or one of four letters and more, after "für"/"aus der"/"vom".
+_ORG_CAPS = re.compile(
+    r"\b(?:für|aus der|aus dem|von der|vom|for|from)\s+((?:[A-ZÄÖÜ][A-ZÄÖÜ&-]+\s+)+[A-ZÄÖÜ][A-ZÄÖÜ&-]+"
+    r"|[A-ZÄÖÜ][A-ZÄÖÜ&-]{3,})(?=[\s.,:;!]|$)"
+)
+
+
 # --- sentences, closings, signatures --------------------------------------------------------
 
 _CLOSING = re.compile(
@@ -1351,7 +1359,7 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
         org = hint_org
     org = org or hint_org
     if org is None:
-        m = _ORG_PHRASE.search(main) or _ORG_PHRASE_EN.search(main)
+        m = _ORG_PHRASE.search(main) or _ORG_PHRASE_EN.search(main) or _ORG_CAPS.search(main)
         org = re.sub(r"(?<=\w{3})\.$", "", m.group(1)) if m else None  # the sentence's full stop
         org = re.sub(r"^Beirats ", "Beirat ", org) if org else None  # "des Beirats Vegesack"
     function = sig.function or (sig.person.function if sig.person else None)
