@@ -1209,3 +1209,24 @@ def test_body_written_in_capitals_after_fuer_is_the_organisation() -> None:
     body2 = "Hallo,\n\nich melde mich für den 3. Mai an.\n\nGruß\nKarl Ites\n"
     got2 = attendees(body2, frm="Karl Ites <k.ites@swe.example>")
     assert [(a[1], a[3]) for a in got2] == [("Karl Ites", None)]
+
+
+def test_polish_lower_case_academic_titles() -> None:
+    from anmeldung.names import parse_person
+
+    p1 = parse_person("prof. dr hab. Teresa Wiśniewska")
+    p2 = parse_person("dr inż. Marek Zając")
+    assert p1 is not None
+    assert (p1.name, p1.title) == ("Teresa Wiśniewska", "prof. dr hab.")
+    assert p2 is not None
+    assert (p2.name, p2.title) == ("Marek Zając", "dr")
+
+
+def test_person_replaced_after_a_possessive_and_a_noun_is_not_registered() -> None:
+    body = (
+        "Guten Tag,\n\nanstatt unseres Kämmerers Herrn Bodo Tietz, den ich angemeldet hatte, "
+        "nimmt nun Frau Selma Arslan teil (s.arslan@verden.example).\n\nGruß\nRita Heuer\n"
+        "Landkreis Verden\n"
+    )
+    got = attendees(body, frm="Rita Heuer <r.heuer@verden.example>")
+    assert [(a[0], a[1]) for a in got] == [("s.arslan@verden.example", "Selma Arslan")]

@@ -511,8 +511,8 @@ _ORG_PHRASE = re.compile(
 # A body written in capitals as its brand ("Anmeldung für HAMBURG WASSER", "aus der KVHB"):
 # two capitalised words, or one of four letters and more, after "für"/"aus der"/"vom".
 _ORG_CAPS = re.compile(
-    r"\b(?:für|aus der|aus dem|von der|vom|for|from)\s+((?:[A-ZÄÖÜ][A-ZÄÖÜ&-]+\s+)+[A-ZÄÖÜ][A-ZÄÖÜ&-]+"
-    r"|[A-ZÄÖÜ][A-ZÄÖÜ&-]{3,})(?=[\s.,:;!]|$)"
+    r"\b(?:für|aus der|aus dem|von der|vom|for|from)\s+"
+    r"((?:[A-ZÄÖÜ][A-ZÄÖÜ&-]+\s+)+[A-ZÄÖÜ][A-ZÄÖÜ&-]+|[A-ZÄÖÜ][A-ZÄÖÜ&-]{3,})(?=[\s.,:;!]|$)"
 )
 
 
@@ -776,8 +776,9 @@ _STAYS = re.compile(
 )
 
 
+# "statt Herrn X", "statt unserer Kollegin Frau X", "instead of our treasurer Mr X": X is replaced
 _REPLACED = re.compile(r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|instead of|in place of"
-                       r"|replacing|nachfolgend auf)\s*$")  # fmt: skip
+                       r"|replacing|nachfolgend auf)(?:\s+[^\s,;:.!?()]+){0,3}?\s*$")  # fmt: skip
 _WAS_REGISTERED = re.compile(
     r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
 )
@@ -913,7 +914,7 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             pos = m.end() + 1
             if _GREETING.search(sent[max(0, m.start() - 20) : m.start()]):
                 continue
-            if _REPLACED.search(sent[max(0, m.start() - 25) : m.start()]):
+            if _REPLACED.search(sent[max(0, m.start() - 60) : m.start()]):
                 continue  # "statt Herrn X, … wird Herr Y teilnehmen": X is replaced
             colleague = m.group("colleague")
             if not verb_here and not colleague:

@@ -28,7 +28,10 @@ _ON_BEHALF_RE = re.compile(r"(?:i\.\s?A\.|i\.\s?V\.|ppa\.|im Auftrag|in Vertretu
 _DR_SUFFIX = r"(?:\s?(?:rer\.\s?(?:nat|pol|soc|oec|publ|medic|cult|biol|hum|silv)\.|med\.(?:\s?(?:dent|vet)\.)?|phil\.|jur\.|iur\.|theol\.|oec\.|sc\.|paed\.|h\.\s?c\.|habil\.|E\.\s?h\.))*"  # noqa: E501
 _TITLE_TOKEN = re.compile(
     r"(?:Prof\.|Professor(?:in)?|Jun\.-Prof\.|apl\.\s?Prof\.|Hon\.-Prof\.|Priv\.-Doz\.|PD"
-    rf"|Dr\.-Ing\.{_DR_SUFFIX}|Dr\.{_DR_SUFFIX}|Dr|Prof)(?=\s|$|,)"
+    rf"|Dr\.-Ing\.{_DR_SUFFIX}|Dr\.{_DR_SUFFIX}|Dr|Prof"
+    # Polish and Czech write academic titles in lower case: "dr hab.", "dr inż.", "prof. dr hab."
+    # ("inż." is a degree)
+    r"|prof\.\s?dr hab\.|dr hab\.|dr(?=\s+(?:inż\.\s+)?[A-ZŁŚŻŹĆŃ]))(?=\s|$|,)"
 )
 _DEGREE_TOKEN = re.compile(
     r"(?:Dipl\.-?\s?[\w.-]*(?:\s?\((?:FH|TU|Uni|BA)\))?|Mag\.(?:\s?\w+\.)?|Ass\.\s?jur\."
