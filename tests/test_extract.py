@@ -1230,3 +1230,20 @@ def test_person_replaced_after_a_possessive_and_a_noun_is_not_registered() -> No
     )
     got = attendees(body, frm="Rita Heuer <r.heuer@verden.example>")
     assert [(a[0], a[1]) for a in got] == [("s.arslan@verden.example", "Selma Arslan")]
+
+
+def test_key_value_name_with_a_unit_after_the_comma_is_not_reversed() -> None:
+    body = (
+        "Guten Tag,\n\nTeilnehmer: Dr. Arvid Solberg-Maas, Stabsstelle Controlling\n"
+        "E-Mail: a.solberg-maas@vkm.example\nOrganisation: VKM - Verband kommunaler Musikschulen\n"
+        "\nGruß\nTeam Tagungen\n"
+    )
+    got = attendees(body, frm="Tagungen <tagungen@vkm.example>")
+    assert got == [
+        (
+            "a.solberg-maas@vkm.example",
+            "Arvid Solberg-Maas",
+            "Dr.",
+            "VKM - Verband kommunaler Musikschulen",
+        )
+    ]

@@ -1305,6 +1305,13 @@ _DEGREE_AFTER = re.compile(r",\s*(?:[A-Z][\w]*\.|MBA|MPA|PhD|LL\.?M\.?|Dr\.?)")
 _TITLES_FIRST = re.compile(r"^\s*(?:(?:Prof|Dr|PD)\.?(?:[\s-]+|$)(?:[a-z]{2,5}\.\s*)*)+")
 
 
+def _full_name(text: str) -> bool:
+    """Given and family name ("Dr. Theresa Lindqvist-Berg"), not a family name alone ("von der
+    Heide", "Nowak-Schindler"): what comes after its comma is a unit, not the given name."""
+    person = parse_person(text)
+    return bool(person) and sum(t.lower() not in _PARTICLE_END for t in person.tokens) >= 2
+
+
 def _record_person(rec: dict[str, str]) -> PersonName | None:
     if "name_rev" in rec and "," in rec["name_rev"]:
         family, _, given = rec["name_rev"].partition(",")
@@ -1314,12 +1321,19 @@ def _record_person(rec: dict[str, str]) -> PersonName | None:
         titles = _TITLES_FIRST.match(rec["name"])
         family = rec["name"][titles.end() :] if titles else rec["name"]
         text = f"{titles.group(0) if titles else ''}{rec['given']} {family.strip()}"
-    elif "name" in rec and rec["name"].count(",") == 1 and not _DEGREE_AFTER.search(rec["name"]):
+    elif (
+        "name" in rec
+        and rec["name"].count(",") == 1
+        and not _DEGREE_AFTER.search(rec["name"])
+        and not _full_name(rec["name"].partition(",")[0])
+    ):
         # "Name: Ostermann-Yıldız, Derya": family name first, as in directories.
         family, _, given = rec["name"].partition(",")
         text = f"{given.strip()} {family.strip()}"
     elif "name" in rec:
         text = rec["name"]
+        if text.count(",") == 1 and _full_name(text.partition(",")[0]):
+            text = text.partition(",")[0]  # "Dr. X Y, Programmbereich Finanzen"
     elif "given" in rec or "family" in rec:
         text = f"{rec.get('given', '')} {rec.get('family', '')}"
     else:
