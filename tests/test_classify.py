@@ -777,3 +777,20 @@ def test_registered_already_with_a_long_role_then_a_question_is_other() -> None:
         "eigens anzumelden?\n"
     )
     assert run(mail("Subject: Frage zur Begleitung", body)).kind == "other"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # standard German "mir kommen Zweifel" is no dialect yes
+        ("Guten Tag,\n\nmir kommen Zweifel, ob der Termin hält. Wann beginnt es?\n", "other"),
+        ("Guten Tag,\n\nich komme mit dem Zug. Gibt es Parkplätze am Bahnhof?\n", "other"),
+        # "ich bin dabei und habe … angemeldet" still says yes
+        (
+            "Hallo,\n\nich bin dabei und habe meinen Kollegen gleich mit angemeldet.\n",
+            "registration",
+        ),
+    ],
+)
+def test_dialect_and_registered_rules_leave_plain_german_alone(body: str, kind: str) -> None:
+    assert run(mail("Subject: Kongress", body)).kind == kind

@@ -1247,3 +1247,18 @@ def test_key_value_name_with_a_unit_after_the_comma_is_not_reversed() -> None:
             "VKM - Verband kommunaler Musikschulen",
         )
     ]
+
+
+def test_guards_of_the_bracket_address_and_capitals_rules() -> None:
+    body = (
+        "Hallo,\n\nich melde mich zur Tagung an. Für Rückfragen zur Anmeldung erreichen Sie "
+        "Kai Ott (k.ott@wilster.example).\n\nGruß\nLea Brandt\nStadt Wilster\n"
+    )
+    got = attendees(body, frm="Lea Brandt <l.brandt@wilster.example>")
+    assert [a[1] for a in got] == ["Lea Brandt"]
+    body2 = "Hallo,\n\ndie Anmeldung für ALLE Teilnehmer folgt, ich melde mich schon an.\n\nLea\n"
+    got2 = attendees(body2, frm="Lea Brandt <l.brandt@wilster.example>")
+    assert [a[3] for a in got2] == [None]
+    body3 = "Hallo,\n\nes kommt Herr Karl von Jung zur Tagung.\n\nGruß\nLea Brandt\n"
+    got3 = attendees(body3, frm="Lea Brandt <l.brandt@wilster.example>")
+    assert "Karl von Jung" in [a[1] for a in got3]

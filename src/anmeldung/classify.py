@@ -532,10 +532,10 @@ _REGISTER = re.compile(
     r"|\b(?:ich komme?|komme? ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
     r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$|zu (?:zweit|dritt|viert|fünft)\b))"
     # Swabian/Bavarian "mir kommet", "mia kemma", "i komm gern": dialect "wir"/"ich" + kommen
-    r"|\b(?:mir|mia)\s+(?:kommet|kommed|kemmet|kemma|kumma|kommen)\b"
+    r"|\b(?:mir|mia)\s+(?:kommet|kommed|kemmet|kemma|kumma)\b"
     r"(?!\s+(?:\w+\s+)?(?:nicht|net|ned)\b)"
     r"|\b(?:i|ich)\s+(?:komm|kumm|kimm)(?:e|a)?\b"
-    r"(?=\s*(?:[.!,]|$|gern|mit\b|zu (?:zweit|zwoit|dritt|viert)))"
+    r"(?=\s*(?:[.!]|$|gern|zu (?:zweit|zwoit|dritt|viert)))"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
     r"|\bnotieren sie (?:mich|uns)\b|\bmerken sie (?:mich|uns)\b[^.\n!?]{0,60}\bvor\b|\bvormerk\w*"
     r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
@@ -610,7 +610,10 @@ _NOT_NEW = re.compile(
     r"|confirmed)\b"
     r"|\b(?:habe|hatte|hatten)\s+(?:ich\s+|wir\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
     r"|\bdoppelt\s+an(?:zu)?melden\b"
-    r"|\b(?:ich bin|wir sind|bin ich|sind wir)\b[^.!?]{0,110}\bangemeldet\b"
+    # (a long role in between, "ich bin als … für die Tagung angemeldet", but not "ich bin
+    # dabei und habe … angemeldet")
+    r"|\b(?:ich bin|wir sind|bin ich|sind wir)\b(?:(?!\b(?:dabei|und|sowie|aber|habe|haben)\b)"
+    r"[^.!?]){0,110}\bangemeldet\b"
     r"|\b(?:i|we)\s+(?:have\s+|'ve\s+)?(?:already\s+)?registered\b"
     r"|\b(?:i am|i'm|we are|we're)\s+(?:already\s+)?registered\b"
     r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"

@@ -512,7 +512,9 @@ _ORG_PHRASE = re.compile(
 # two capitalised words, or one of four letters and more, after "für"/"aus der"/"vom".
 _ORG_CAPS = re.compile(
     r"\b(?:für|aus der|aus dem|von der|vom|for|from)\s+"
-    r"((?:[A-ZÄÖÜ][A-ZÄÖÜ&-]+\s+)+[A-ZÄÖÜ][A-ZÄÖÜ&-]+|[A-ZÄÖÜ][A-ZÄÖÜ&-]{3,})(?=[\s.,:;!]|$)"
+    r"((?:[A-ZÄÖÜ][A-ZÄÖÜ&-]+\s+)+[A-ZÄÖÜ][A-ZÄÖÜ&-]+|[A-ZÄÖÜ][A-ZÄÖÜ&-]{3,})"
+    # at the end of the clause ("… für HAMBURG WASSER an."), not "für ALLE Teilnehmer"
+    r"(?=\s*(?:an|teil)?\s*(?:[.,:;!]|$))"
 )
 
 
@@ -844,7 +846,7 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
             or last in _NOUN_AFTER_VON
             or last.lower().endswith(_EVENTS)
             # "Frau X vom Beteiligungsmanagement", "Herr Y von der Kämmerei": a unit, no name
-            or (after_particle and _UNIT_NOUN.search(last.rstrip(".")))
+            or (after_particle and len(last) > 7 and _UNIT_NOUN.search(last.rstrip(".")))
         ):
             continue  # "Frau Vera Lind von der Liste": "von der" starts no name here
         person = parse_person(chunk, min_tokens=1 if with_salutation else 2)
@@ -942,7 +944,7 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             found.append(Mention(person, email))
         # "… sowie unsere Senior Managerin Irina Wójcik-Schmid, B.A. (irina.wojcik@…)": a name
         # right before an address in brackets is a person, whatever office words precede it.
-        for em in _BRACKET_ADDR.finditer(sent):
+        for em in [] if _CONTACT_FOR.search(sent) else _BRACKET_ADDR.finditer(sent):
             addr = em.group(1).lower()
             if any(x.email == addr for x in found):
                 continue
@@ -969,6 +971,11 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     return sorted(_dedupe(found), key=where)
 
 
+# Whom to ask or bill ("Rückfragen an Kai Ott (k.ott@…)") is not an attendee.
+_CONTACT_FOR = re.compile(
+    r"(?i)rückfrage|erreichen sie|ansprech|kontaktperson|zuständig|rechnung|invoice|questions"
+    r"|contact person|bestätigung\w* (?:bitte )?an\b"
+)
 _BRACKET_ADDR = re.compile(r"(?i)[(<]\s*(?:(?:e-?)?mail\s*:?\s*)?(" + _EMAIL.pattern + r")\s*[)>]")
 _TRAILING_DEGREES = re.compile(
     r"(?:,?\s*(?:[A-Z][a-z]{0,3}\.\s?){1,3}|,?\s*(?:MBA|MPA|MPP|PhD|LL\.\s?M\.))\s*$"
