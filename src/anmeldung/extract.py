@@ -1316,7 +1316,9 @@ def _full_name(text: str) -> bool:
     """Given and family name ("Dr. Theresa Lindqvist-Berg"), not a family name alone ("von der
     Heide", "Nowak-Schindler"): what comes after its comma is a unit, not the given name."""
     person = parse_person(text)
-    return bool(person) and sum(t.lower() not in _PARTICLE_END for t in person.tokens) >= 2
+    if person is None:
+        return False
+    return sum(t.lower() not in _PARTICLE_END for t in person.tokens) >= 2
 
 
 def _record_person(rec: dict[str, str]) -> PersonName | None:
