@@ -1262,3 +1262,12 @@ def test_guards_of_the_bracket_address_and_capitals_rules() -> None:
     body3 = "Hallo,\n\nes kommt Herr Karl von Jung zur Tagung.\n\nGruß\nLea Brandt\n"
     got3 = attendees(body3, frm="Lea Brandt <l.brandt@wilster.example>")
     assert "Karl von Jung" in [a[1] for a in got3]
+
+
+@pytest.mark.parametrize("closing", ["Liebe Grüessli", "Grüßle", "Sincères salutations,"])
+def test_dialect_and_french_closings_start_the_signature(closing: str) -> None:
+    from anmeldung.extract import split_signature
+
+    main, sig = split_signature(f"Hallo,\n\nich komme gern.\n\n{closing}\nUrs Gisler\nKanton Uri\n")
+    assert sig == ["Urs Gisler", "Kanton Uri"]
+    assert "Urs" not in main

@@ -527,7 +527,12 @@ _CLOSING = re.compile(
     r"|freundliche|herzliche|schöne|kollegiale)\s+grü(?:ß|ss)e|gru(?:ß|ss)|grü(?:ß|ss)e|mfg|vg|lg"
     r"|(?:best|kind|warm|many)\s+(?:regards|wishes|thanks)|regards|yours\s+sincerely"
     r"|sincerely|cheers|thanks|thank\s+you|danke(?:\s+und\s+gru(?:ß|ss))?|vielen\s+dank"
-    r"|best)\b[ \t]*(?:(?:aus|from|nach)\s+[^\n,]*)?[,!.]?"
+    r"|best"
+    # Swabian/Swiss and French/Italian closings: "Grüßle", "Liebe Grüessli", "Cordialement"
+    r"|(?:viele\s+|liebe\s+|herzliche\s+)?grü(?:ß|ss|e?ss)(?:le|li)|pfiat\s+di\w*"
+    r"|(?:bien\s+|très\s+)?cordialement|(?:meilleures\s+|sincères\s+)?salutations"
+    r"|bien\s+à\s+vous|(?:distinti|cordiali)\s+saluti"
+    r")\b[ \t]*(?:(?:aus|from|nach)\s+[^\n,]*)?[,!.]?"
 )
 _SIG_DASHES = re.compile(r"^--\s?$")
 _ABBREV = frozenset(
