@@ -794,3 +794,17 @@ def test_registered_already_with_a_long_role_then_a_question_is_other() -> None:
 )
 def test_dialect_and_registered_rules_leave_plain_german_alone(body: str, kind: str) -> None:
     assert run(mail("Subject: Kongress", body)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Réponse automatique : Forum", "Bonjour,\n\nmerci pour votre message.\n"),
+        (
+            "Re: Forum",
+            "Bonjour,\n\nje suis absente jusqu'au 9 mai. Je vous répondrai dès mon retour.\n",
+        ),
+    ],
+)
+def test_french_out_of_office(subject: str, body: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == "auto_reply"

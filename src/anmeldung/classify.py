@@ -427,7 +427,8 @@ _OOO_SUBJECT = re.compile(
     r"|out of (?:the )?office|automatic reply|auto[- ]?reply|autoreply|auto[- ]?response"
     r"|automatische rückantwort|automatische benachrichtigung|vacation (?:reply|notice)"
     r"|urlaubsbenachrichtigung|urlaubsnotiz|\bOOO\b|away from (?:the )?office"
-    r"|nicht im büro|außer haus|ausser haus|abwesend bis|^abwesend:)"
+    r"|nicht im büro|außer haus|ausser haus|abwesend bis|^abwesend:"
+    r"|réponse automatique|message d'absence|absente? du bureau)"
 )
 # Phrases only robots write; they decide alone.
 _AUTO_BODY_STRONG = re.compile(
@@ -436,6 +437,7 @@ _AUTO_BODY_STRONG = re.compile(
     r"|this is an? (?:automatic|automated|auto-generated) (?:reply|response|message)"
     r"|this (?:message|e-?mail) (?:was|has been) (?:automatically|auto-?)generated"
     r"|automatische antwort|abwesenheitsnotiz|automatic reply"
+    r"|ceci est une réponse automatique|ce message est envoyé automatiquement"
     r"|dies ist eine automatisch (?:erzeugte|generierte|erstellte|versandte) (?:nachricht|e-?mail"
     r"|antwort|benachrichtigung)|unter der vorgangsnummer\b)"
 )
@@ -451,6 +453,10 @@ _AUTO_BODY_WEAK = re.compile(
     r"|out of (?:the )?office|on (?:vacation|holiday|annual leave|leave)|away from (?:the|my)"
     r" (?:office|desk)|currently away|not in the office)"
     r"|\bout of (?:the )?office\b|\bthank you for your (?:e-?mail|message)\. i am\b"
+    # French: "je suis absente jusqu'au 3 mai", "je serai en congé"
+    r"|\bje (?:suis|serai)\s+(?:actuellement\s+)?(?:absente?|en congés?|en vacances"
+    r"|en déplacement)\b"
+    r"|\bdès mon retour\b|\bà mon retour\b"
     r"|\bvielen dank für ihre (?:e-?mail|nachricht)\. ich bin\b"
     r"|\b(?:nach meiner rückkehr|after my return|upon my return)\b"
     r"|\bwird nicht (?:automatisch )?weitergeleitet\b|\bwill not be forwarded\b"
