@@ -808,3 +808,32 @@ def test_dialect_and_registered_rules_leave_plain_german_alone(body: str, kind: 
 )
 def test_french_out_of_office(subject: str, body: str) -> None:
     assert run(mail(f"Subject: {subject}", body)).kind == "auto_reply"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hello,\n\nI sent my registration on Monday. Has it arrived?\n",
+        "Dear team,\n\ndid you receive my registration form? I have had no reply.\n",
+        "Hi,\n\nis a separate registration needed for my assistant?\n",
+    ],
+)
+def test_english_status_questions_are_other(body: str) -> None:
+    assert run(mail("Subject: Question", body)).kind == "other"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (
+            "Hallo,\n\nich habe meine Anmeldung vor zwei Wochen geschickt. Ist sie angekommen?\n",
+            "other",
+        ),
+        (
+            "Hallo,\n\nanbei habe ich Ihnen das Anmeldeformular für uns beide geschickt.\n",
+            "registration",
+        ),
+    ],
+)
+def test_a_registration_sent_before_is_no_new_one(body: str, kind: str) -> None:
+    assert run(mail("Subject: Forum", body)).kind == kind

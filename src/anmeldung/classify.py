@@ -622,6 +622,14 @@ _NOT_NEW = re.compile(
     r"[^.!?]){0,110}\bangemeldet\b"
     r"|\b(?:i|we)\s+(?:have\s+|'ve\s+)?(?:already\s+)?registered\b"
     r"|\b(?:i am|i'm|we are|we're)\s+(?:already\s+)?registered\b"
+    # "I sent my registration on Monday", "ich habe meine Anmeldung letzte Woche geschickt": a
+    # sentence with a registration noun, a verb of sending and a time before now.
+    r"|(?:^|(?<=[.!?\n]))(?=[^.!?\n]*\b(?:last week|yesterday|ago|on (?:mon|tues|wednes|thurs"
+    r"|fri)day|earlier|already|letzte[nr]? woche|vorige[nr]? woche|vergangene[nr]? woche|gestern"
+    r"|vorgestern|bereits|schon|vor (?:\w+ )?(?:tagen|wochen)|am (?:montag|dienstag|mittwoch"
+    r"|donnerstag|freitag))\b)(?=[^.!?\n]*\b(?:registration|anmeldung|anmeldeformular)\b)"
+    r"[^.!?\n]*\b(?:sent|submitted|e-?mailed|mailed|geschickt|gesendet|gesandt|übermittelt"
+    r"|abgeschickt|eingereicht)\b[^.!?\n]*"
     r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
     r"|\b" + _REG_WORD + r"\b[^,;.!?\n]{0,30}?\b(?:nicht|not)\b"
 )
@@ -631,7 +639,8 @@ _NOT_NEW = re.compile(
 _CAN_I_STILL = re.compile(
     r"(?i)[^.!?\n]*\b(?:noch möglich|noch offen|noch frei|noch plätze|kann man|still (?:possible"
     r"|open)|any (?:places|seats) left|angekommen|eingegangen|erhalten|nötig|notwendig"
-    r"|erforderlich)\b[^.!?\n]*\?"
+    r"|erforderlich|receive[d]?|arrived?|come through|gone through|necessary|needed|required"
+    r"|bien reçue?|arrivée?)\b[^.!?\n]*\?"
 )
 
 
