@@ -1271,3 +1271,20 @@ def test_dialect_and_french_closings_start_the_signature(closing: str) -> None:
     main, sig = split_signature(f"Hallo,\n\nich komme gern.\n\n{closing}\nUrs Gisler\nKanton Uri\n")
     assert sig == ["Urs Gisler", "Kanton Uri"]
     assert "Urs" not in main
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Architektenkammer Niedersachsen",
+        "Senatskanzlei Berlin",
+        "Landtag Mecklenburg-Vorpommern",
+        "Förderbank Saar",
+        "Bistum Essen",
+        "Raiffeisenbank Wesermarsch eG",
+    ],
+)
+def test_chambers_parliaments_banks_and_churches_are_bodies(line: str) -> None:
+    from anmeldung.extract import read_signature
+
+    assert read_signature(["Mia Korte", "Referentin", line]).organisation == line

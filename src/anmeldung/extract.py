@@ -294,12 +294,18 @@ _BODY = re.compile(
     r"|\beurométropole\b|\bagglomération\b|\bhaw\s+\w+|[\w-]*universität\b"
     r"|\blandesdirektion\b|\bgemeinschaftsstelle\b|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
     r"|\bmarktgemeinde\b|\bzweckverband\b|\b\w*behörde\b"
+    # chambers, parliaments, state chancelleries, public banks, churches, cooperatives
+    r"|\b\w*(?:handels|handwerks|ärzte|architekten|ingenieur|steuerberater|rechtsanwalts"
+    r"|landwirtschafts|arbeits|wirtschafts|notar|apotheker)kammer\b"
+    r"|\b(?:staats|senats)kanzlei\b|\blandtag\b|\bbundestag\b|\babgeordnetenhaus\b"
+    r"|\b(?:landes|förder|volks|raiffeisen|kommunal|entwicklungs)bank\b|\b(?:erz)?bistum\b"
+    r"|\bdiözese\b|\blandeskirche\b"
     r"|\bsenator(?:in)?\s+für\b|\baktiengesellschaft\b|\bgenossenschaft\b|\bbeirat\b"
     r"|\bbürgerschaft\b|\b\w+betrieb\b|\bingenieurbüro\b|\bwohnungsgesellschaft\b"
     r"|\bstarostwo\b|\bpowiat\w*|\burząd\b|\bcommunauté\b|\bmairie\b|\bgemeentebestuur\b"
     r"|\bregion\b|\bholding\b|\bservice\b|\bauthority\b|\bagency\b|\bministry\b"
     r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b)"
-    r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
+    r"|\b(?:AG|KG|eG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
 )
 _DEPT = re.compile(
     r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fachgebiet|dezernat"
