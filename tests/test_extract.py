@@ -1288,3 +1288,17 @@ def test_chambers_parliaments_banks_and_churches_are_bodies(line: str) -> None:
     from anmeldung.extract import read_signature
 
     assert read_signature(["Mia Korte", "Referentin", line]).organisation == line
+
+
+@pytest.mark.parametrize(
+    ("phrase", "org"),
+    [
+        ("für die Stadtwerke Husum", "Stadtwerke Husum"),
+        ("aus dem Landtag Brandenburg", "Landtag Brandenburg"),
+        ("für den Zweckverband Ostholstein", "Zweckverband Ostholstein"),
+    ],
+)
+def test_more_bodies_named_in_prose(phrase: str, org: str) -> None:
+    body = f"Hallo,\n\n{phrase} melde ich mich zur Tagung an.\n\nGruß\nOle Dahl\n"
+    got = attendees(body, frm="Ole Dahl <o.dahl@mail.example>")
+    assert [(a[1], a[3]) for a in got] == [("Ole Dahl", org)]
