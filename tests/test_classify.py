@@ -837,3 +837,19 @@ def test_english_status_questions_are_other(body: str) -> None:
 )
 def test_a_registration_sent_before_is_no_new_one(body: str, kind: str) -> None:
     assert run(mail("Subject: Forum", body)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("Grüezi,\n\ni chume gärn a d Tagig.\n", "registration"),
+        ("Grüezi,\n\nleider chume n i nöd.\n", "cancellation"),
+        ("Grüezi,\n\ni chume leider nöd.\n", "cancellation"),
+        ("Goedendag,\n\nhierbij meld ik me aan voor het congres.\n", "registration"),
+        ("Goedendag,\n\nik kan helaas niet komen.\n", "cancellation"),
+        ("Buongiorno,\n\nparteciperò volentieri al convegno.\n", "registration"),
+        ("Buongiorno,\n\npurtroppo devo disdire la mia iscrizione.\n", "cancellation"),
+    ],
+)
+def test_swiss_dutch_and_italian_intent(body: str, kind: str) -> None:
+    assert run(mail("Subject: Tagung", body)).kind == kind

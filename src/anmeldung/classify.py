@@ -525,6 +525,10 @@ _CANCEL = re.compile(
     r"|\bannulation\b|\bdésinscri\w*|\bme désister\b"
     r"|\b(?:ne|n')\s*(?:pourrai|pourrons|pourra|pourrais|pourrions|peux|pouvons|peut)\s+(?:pas|plus)"
     r"\s+(?:venir|participer|assister|être présente?s?)\b"
+    # Swiss German "chume nöd", Dutch "afmelden", "kan helaas niet komen", Italian "disdire"
+    r"|\b(?:chume|chömed|chömmed)\s+(?:\w+\s+){0,2}(?:nöd|nid|ned)\b|\bafmeld\w*"
+    r"|\b(?:kan|kunnen)\s+(?:helaas\s+)?niet\s+(?:komen|deelnemen|aanwezig zijn)\b"
+    r"|\bdisdir\w*|\bannullare\b|\bnon (?:potrò|potremo|posso) (?:partecipare|venire)\b"
     r"|\bschaffe es\b[^.\n]{0,30}\bnicht\b|\bbitte streichen\b)"
 )
 _REGISTER = re.compile(
@@ -557,7 +561,14 @@ _REGISTER = re.compile(
     r"|\bwould like to (?:join|participate)\b|\bparticipat\w*"
     # French: "je souhaite m'inscrire", "je participerai", "je serai présente"
     r"|\bm['’]inscri\w*|\bnous inscri\w*|\binscrivez[- ](?:moi|nous)\b|\bparticiper\w*"
-    r"|\b(?:je serai|nous serons) présente?s?\b)"
+    r"|\b(?:je serai|nous serons) présente?s?\b"
+    # Swiss German "i chume gärn", "mir chömed"; Dutch "ik meld me aan", "aanmelding",
+    # "ik kom graag"; Italian "mi iscrivo", "iscrizione", "parteciperò"
+    r"|\b(?:i|ich)\s+chume\b(?!\s+(?:\w+\s+)?(?:nöd|nid|ned)\b)"
+    r"|\bmir\s+(?:chömed|chömmed)\b(?!\s+(?:\w+\s+)?(?:nöd|nid|ned)\b)"
+    r"|\baanmeld\w*|\bmeld\w*\s+(?:ik\s+|wij\s+|we\s+)?(?:me|mij|ons)\s+aan\b"
+    r"|\b(?:ik kom|wij komen|we komen)\s+graag\b"
+    r"|\bmi iscriv\w*|\biscrizione\b|\bparteciper\w*)"
 )
 
 
