@@ -1031,3 +1031,45 @@ def test_whom_a_substitute_replaces() -> None:
     assert [(a.email, a.name) for a in replaced_attendees(msg2, new2)] == [
         ("b.kolb@stadt-peine.example", "Bernd Kolb")
     ]
+
+
+# --- organisations and several people (tuned on heldout13 with general rules) ---------------
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        ("Thüringer Klimaschutzagentur", "Thüringer Klimaschutzagentur"),
+        ("Verbraucherzentrale Thüringen e. V.", "Verbraucherzentrale Thüringen e. V."),
+        ("Wasserwerke Gera GmbH", "Wasserwerke Gera GmbH"),
+        (
+            "Wohnungsbaugenossenschaft Aufbau Plauen eG",
+            "Wohnungsbaugenossenschaft Aufbau Plauen eG",
+        ),
+        ("Solargenossenschaft Saaletal eG", "Solargenossenschaft Saaletal eG"),
+        ("Ingenieurkammer Sachsen", "Ingenieurkammer Sachsen"),
+        ("Thüringer Landesverwaltungsamt", "Thüringer Landesverwaltungsamt"),
+        (
+            "Mitteldeutsche Landesenergieagentur – MILEA GmbH",
+            "Mitteldeutsche Landesenergieagentur – MILEA GmbH",
+        ),
+        ("Sachgebietsleiterin Stadt Annaberg-Buchholz", "Stadt Annaberg-Buchholz"),
+        ("Klimaschutzmanager Landkreis Greiz", "Landkreis Greiz"),
+        ("Raum 0.14, EG", None),
+    ],
+)
+def test_more_kinds_of_bodies(line: str, org: str | None) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_table_header_and_bilingual_closing_give_the_signature() -> None:
+    body = (
+        "Guten Tag,\n\naus der Gemeindeverwaltung kommen:\n\nName\tFunktion\tE-Mail\n"
+        "Jana Pohl\tBauamt\tj.pohl@gem-au.example\nOle Witt\tKämmerei\to.witt@gem-au.example\n\n"
+        "Srdečné pozdravy / Mit freundlichen Grüßen\n\nJana Pohl\nGemeinde Auental\n"
+    )
+    found = attendees(body, frm="Jana Pohl <j.pohl@gem-au.example>")
+    assert found == [
+        ("j.pohl@gem-au.example", "Jana Pohl", None, "Gemeinde Auental"),
+        ("o.witt@gem-au.example", "Ole Witt", None, "Gemeinde Auental"),
+    ]

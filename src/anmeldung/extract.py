@@ -289,7 +289,16 @@ _BODY = re.compile(
     r"|\bbürgerschaft\b|\b\w+betrieb\b|\bingenieurbüro\b|\bwohnungsgesellschaft\b"
     r"|\bstarostwo\b|\bpowiat\w*|\burząd\b|\bcommunauté\b|\bmairie\b|\bgemeentebestuur\b"
     r"|\bregion\b|\bholding\b|\bservice\b|\bauthority\b|\bagency\b|\bministry\b"
-    r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b)"
+    r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b"
+    # Public companies, agencies and chambers: "Sächsische Energieagentur", "Verbraucherzentrale
+    # Sachsen", "Kreiswerke Delitzsch", "Wohnungsbaugenossenschaft", "Fraunhofer-Gesellschaft",
+    # "Handwerkskammer", "Umweltbundesamt", "Thüringer Landesverwaltungsamt", "… eG", "… UG".
+    r"|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
+    r"|\w*klinikum\b|\w+kammer\b|\w*(?:bundes|landes|verwaltungs)amt\b|\bfraunhofer\b"
+    r"|\b(?:technische|kommunale|städtische)\s+werke\b"
+    r"|\b\w*(?:kreis|wasser|energie|versorgungs|verkehrs|gas|gemeinde)werke\b"
+    r"|\b(?:planungs|architektur|beratungs|sachverständigen)büro\b|\bk\.?d\.?ö\.?r\b"
+    r"|(?-i:\beG\b|\bUG\b(?=\s*\(haftungsbeschränkt\))|\bOHG\b))"
     r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
 )
 _DEPT = re.compile(
@@ -303,7 +312,8 @@ _FUNCTION_VOCAB = re.compile(
     r"|\w*kämmerer|\w*kämmerin|\w*meister(?:in)?|\w*dezernent(?:in)?|beigeordnete[r]?"
     r"|(?!magistrat\b)\w*rat|\w*rätin|\w*direktor(?:in)?|geschäftsführer(?:in)?|controller(?:in)?"
     r"|rats(?:frau|herr|mitglied)|stadtverordnete[r]?|kreistagsabgeordnete[r]?|councillor"
-    r"|koordinator(?:in)?|assisten[tz](?:in)?|berater(?:in)?|manager(?:in)?|sprecher(?:in)?"
+    r"|\w*koordinator(?:in)?|assisten[tz](?:in)?|\w*berater(?:in)?|\w*manager(?:in)?|sprecher(?:in)?"
+    r"|\w*beauftragte[r]?"
     r"|professor(?:in)?|head|director|officer|advisor|adviser|economist|associate|assistant"
     r"|chief|lecturer|researcher|consultant|clerk|treasurer|auditor|skarbnik|starosta|burmistrz"
     r"|wójt|maire|adjointe?|trésorière?|directeur|directrice|wethouder|penningmeester)$"
@@ -397,6 +407,15 @@ _SENATE = re.compile(r"(?:Die |Der )?(?:Senator(?:in)?|\w*[Mm]inisterium) für [
 _LEGAL_FORM = re.compile(r"\b(?:GmbH|AG|mbH|KG|e\.\s?V\.|AöR|A/S|SE|gGmbH)\s*$")
 
 
+# Where a body's name starts after an office written without a separator.
+_BODY_AFTER_FUNCTION = re.compile(
+    r"\s+(?=(?:Stadt|Gemeinde|Landkreis|Landratsamt|Kreis|Markt|Stadtverwaltung|Gemeindeverwaltung"
+    r"|Kreisverwaltung|Stadtwerke|Zweckverband|Verwaltungsgemeinschaft|Landeshauptstadt"
+    r"|Große Kreisstadt|Universitätsstadt|Hansestadt|Samtgemeinde|Verbandsgemeinde|Amt)"
+    r"\s+[A-ZÄÖÜ])"
+)
+
+
 def _council_part(part: str) -> str:
     """ "Mitglied im Stadtrat Leipzig (Fraktion …)" -> "Stadtrat Leipzig"; others unchanged."""
     bare = _MEMBER_OF.sub("", part)
@@ -435,6 +454,12 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         return f"{member.group(1)} {member.group(2)}", "org"
     parts = [_council_part(p) for p in _SPLIT.split(line)]
     kinds = [part_kind(p) for p in parts]
+    if "org" not in kinds:
+        for part, kind in zip(parts, kinds, strict=True):
+            # "Bauamtsleiter Stadt Oelsnitz/Erzgeb.": an office, then the body without a comma
+            tail = _BODY_AFTER_FUNCTION.search(part) if kind == "function" else None
+            if tail and part_kind(part[tail.end() :]) == "org":
+                return part[tail.end() :].strip()[:MAX_FIELD_CHARS], "org"
     if "org" in kinds:
         seps = _SPLIT.findall(line)
         first_org = kinds.index("org")
@@ -541,7 +566,9 @@ def split_signature(text: str) -> tuple[str, list[str]]:
             rest = line[m.end() :].strip(" ,")
             before = line[: m.start()].strip()
             # A closing phrase is alone on its line, starts it, or follows a full sentence.
-            if before and not re.search(r"[.!?]$", before):
+            # "Z přećelnym postrowom / Mit freundlichen Grüßen": a bilingual closing line
+            bilingual = bool(re.search(r"\s/$", before)) and not rest and len(before) < 60
+            if before and not re.search(r"[.!?]$", before) and not bilingual:
                 continue
             if not before and rest and not (rest[:1].isupper() or rest[:1] == "("):
                 continue
