@@ -1073,3 +1073,28 @@ def test_table_header_and_bilingual_closing_give_the_signature() -> None:
         ("j.pohl@gem-au.example", "Jana Pohl", None, "Gemeinde Auental"),
         ("o.witt@gem-au.example", "Ole Witt", None, "Gemeinde Auental"),
     ]
+
+
+def test_colleague_with_an_adjective_and_the_writer_first() -> None:
+    body = (
+        "Sehr geehrter Herr Dr. Lenk,\n\nich komme gern zum Fachtag und bringe meinen "
+        "studentischen Mitarbeiter Jonas Kretzschmar mit.\n\nViele Grüße\nProf. Dr. Ina Voigt\n"
+        "Hochschule Mittweida\n"
+    )
+    found = attendees(body, frm="Ina Voigt <ina.voigt@hs-mittweida.example>")
+    assert [(n, o) for _e, n, _t, o in found] == [
+        ("Ina Voigt", "Hochschule Mittweida"),
+        ("Jonas Kretzschmar", "Hochschule Mittweida"),
+    ]
+
+
+def test_address_with_the_umlaut_dropped_belongs_to_the_person() -> None:
+    body = (
+        "Guten Tag,\n\nich nehme teil und bringe meine Kollegin Frau Jördis Hübler mit\n"
+        "(Mail: joerdis.hubler@kreis-sz.example).\n\nGruß\nKarl Ebert\nLandkreis Saale-Zwergen\n"
+    )
+    found = attendees(body, frm="Karl Ebert <k.ebert@kreis-sz.example>")
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("k.ebert@kreis-sz.example", "Karl Ebert"),
+        ("joerdis.hubler@kreis-sz.example", "Jördis Hübler"),
+    ]

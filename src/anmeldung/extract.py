@@ -12,6 +12,7 @@ sender's organisation unless their own is written (colleagues, an Oberbürgermei
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from html.parser import HTMLParser
@@ -705,6 +706,8 @@ _MENTION_START = re.compile(
     r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
     # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
     r"|(?P<colleague>\b(?i:mein(?:e[nm]?)?|unser(?:e[nm]?)?|my|our)\s+"
+    # … also with adjectives: "unsere wissenschaftliche Mitarbeiterin", "my senior colleague"
+    r"(?:[a-zäöüß]+\s+){0,2}"
     r"(?i:\w*kolleg(?:e|in|en|innen)|colleagues?|mitarbeiter(?:in)?|stellvertreter(?:in)?"
     r"|deputy)\s+)(?=[A-ZÄÖÜ])"
 )
@@ -1141,7 +1144,7 @@ def _addresses_in_prose(found: list[Mention], main: str, sender: str) -> list[Me
                 (
                     e
                     for e in free
-                    if sum(len(w) > 2 and _ascii(w) in _ascii(e.split("@")[0])
+                    if sum(len(w) > 2 and _in_local(w, e)
                            for w in mention.person.tokens) >= 2
                 ),
                 None,
@@ -1175,9 +1178,13 @@ def _names_local(a: Attendee, email: str) -> bool:
 
 def _self_position(main: str) -> str:
     """'first' for "ich melde mich und meinen Kollegen …", else 'last' ("… und ich")."""
+    # The salutation ("Sehr geehrte Frau Dr. X,") names the desk, not an attendee.
+    main = re.sub(
+        r"(?i)^\s*(?:sehr geehrte\w*|liebe\w*|hallo|guten tag|dear|hi)\b[^\n]*\n", "", main
+    )
     m = re.search(
         r"(?i)\b(?:mich|myself|me|ich selbst|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
-        r"|registration|attendance|place|booking))\b",
+        r"|registration|attendance|place|booking)|ich\s+(?:nehme|komme|bin))\b",
         main,
     )
     n = re.search(r"(?i)\b(?:Herrn?|Frau|Kolleg|Mr|Ms|Dr\.)", main)
@@ -1292,6 +1299,14 @@ def _choose_name(
 
 def _ascii(text: str) -> str:
     return fold(text)
+
+
+def _in_local(word: str, address: str) -> bool:
+    """Whether a name word is in an address's local part, umlauts spelled out ("baestuerk")
+    or just dropped ("basturk"), as people and mail admins both do."""
+    local = _ascii(address.split("@")[0])
+    plain = "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if c.isascii())
+    return _ascii(word) in local or plain in local
 
 
 def _attendee(
