@@ -1098,3 +1098,27 @@ def test_address_with_the_umlaut_dropped_belongs_to_the_person() -> None:
         ("k.ebert@kreis-sz.example", "Karl Ebert"),
         ("joerdis.hubler@kreis-sz.example", "Jördis Hübler"),
     ]
+
+
+def test_people_listed_after_a_colon_in_prose() -> None:
+    body = (
+        "Hallo,\n\nwir sind am Fachtag zu viert dabei: ich selbst, Rieke Fröhlich, Dr. Ansgar "
+        "Lohse sowie Milan Hrubý (milan.hruby@zv-elster.example) aus der Geschäftsstelle.\n\n"
+        "Gruß\nBirgit Naumann\nZweckverband Elsteraue\n"
+    )
+    found = attendees(body, frm="Birgit Naumann <b.naumann@zv-elster.example>")
+    assert found == [
+        ("b.naumann@zv-elster.example", "Birgit Naumann", None, "Zweckverband Elsteraue"),
+        ("b.naumann@zv-elster.example", "Rieke Fröhlich", None, "Zweckverband Elsteraue"),
+        ("b.naumann@zv-elster.example", "Ansgar Lohse", "Dr.", "Zweckverband Elsteraue"),
+        ("milan.hruby@zv-elster.example", "Milan Hrubý", None, "Zweckverband Elsteraue"),
+    ]
+
+
+def test_topics_after_a_colon_are_no_people() -> None:
+    body = (
+        "Guten Tag,\n\nich melde mich für die Nachmittagsrunden an: Fernwärme Ausbau und "
+        "Quartiersspeicher Nord.\n\nBeste Grüße\nTill Gerber\nStadtwerke Aue\n"
+    )
+    found = attendees(body, frm="Till Gerber <t.gerber@sw-aue.example>")
+    assert [n for _e, n, _t, _o in found] == ["Till Gerber"]

@@ -908,6 +908,8 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             elif not verb_here:
                 continue
             found.append(Mention(person, email))
+        if verb_here:
+            found.extend(m for m in _listed_after_colon(sent) if m.person.name not in listed)
 
     # Keep the order of the mail: list items are collected before names in sentences.
     def where(mention: Mention) -> int:
@@ -915,6 +917,46 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
         return at if at >= 0 else len(main)
 
     return sorted(_dedupe(found), key=where)
+
+
+_SELF_ITEM = re.compile(r"(?i)^(?:ich|mich|meine wenigkeit|myself|me|i)(?:\s+selbst)?$")
+_LIST_SEP = re.compile(r",\s*|\s+(?:und|sowie|and|as well as|&)\s+")
+
+
+def _listed_after_colon(sent: str) -> list[Mention]:
+    """ "Wir kommen zu dritt: ich selbst, Anna Roth und Dr. Udo Kern.": people listed in prose
+    after a colon, without salutations. Every item must be a name (an address in parentheses
+    or a lower-case remark may follow) or the writer; otherwise it is no list of people."""
+    head, colon, tail = sent.partition(":")
+    if not colon or not _VERB.search(head) or re.search(r"(?i)mail\s*$", head):
+        return []
+    chunks = [c.strip(" .;") for c in _LIST_SEP.split(tail) if c.strip(" .;")]
+    if len(chunks) < 2:
+        return []
+    out = []
+    for chunk in chunks:
+        if _SELF_ITEM.match(chunk):
+            continue
+        salutation = bool(re.match(r"(?:Herrn?|Frau)\s", chunk))
+        person, used = _take_person(chunk, with_salutation=salutation)
+        rest = chunk[used:].strip() if person else ""
+        if person is None or (rest and not (rest[0] in "(<" or rest[0].islower())):
+            return []
+        em = re.match(r"[(<]\s*(" + _EMAIL.pattern + r")\s*[)>]", rest)
+        out.append(Mention(person, em.group(1).lower() if em else None))
+    # "Wir melden uns an: Wärmeplanung Konvoi und Fördermittel Bund" lists no people: the head
+    # must count people, or the writer be among them, or every name carry a title or address.
+    writer = any(_SELF_ITEM.match(c) for c in chunks)
+    counted = bool(_PEOPLE_HEAD.search(head))
+    marked = all(m.email or m.person.title or m.person.salutation for m in out)
+    return out if writer or counted or marked else []
+
+
+_PEOPLE_HEAD = re.compile(
+    r"(?i)\bzu\s+(?:zweit|dritt|viert|fünft|sechst)|\b(?:zwei|drei|vier|fünf|two|three|four"
+    r"|five|\d)\s+(?:personen|teilnehmer\w*|kolleg\w*|people|persons|colleagues)\b|\bfolgende"
+    r"|\bkolleg|\bcolleague|\bteilnehmer|\bperson|\bpeople"
+)
 
 
 def _item(item: str) -> Mention | None:
