@@ -714,7 +714,7 @@ _MENTION_START = re.compile(
 _GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+tag|moin|servus)\s*$")
 _VERB = re.compile(
     r"(?i)anmeld|angemeldet|\bmelde|teilnahm|teilnehm|\bteil\b|abmeld|absag|\bsagt\b|storn"
-    r"|streich|register|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
+    r"|streich|register|registrier|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
     r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv|annimmt|annehm"
     r"|vertret|vertritt|vormerk|\bmerken\b"
 )
