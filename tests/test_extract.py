@@ -1122,3 +1122,24 @@ def test_topics_after_a_colon_are_no_people() -> None:
     )
     found = attendees(body, frm="Till Gerber <t.gerber@sw-aue.example>")
     assert [n for _e, n, _t, _o in found] == ["Till Gerber"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "org"),
+    [
+        (
+            "wir vom Abwasserzweckverband Untere Zschopau melden uns an.",
+            "Abwasserzweckverband Untere Zschopau",
+        ),
+        ("hiermit melde ich mich von der Bürgersolar Muldental eG an.", "Bürgersolar Muldental eG"),
+        (
+            "für das Fraunhofer-Institut für Solare Energiesysteme melde ich mich an.",
+            "Fraunhofer-Institut für Solare Energiesysteme",
+        ),
+        ("ich komme aus der Stadt Lauter/Sa. und melde mich an.", "Stadt Lauter/Sa."),
+        ("danke für die Einladung, ich melde mich an.", None),
+    ],
+)
+def test_body_named_in_prose(sentence: str, org: str | None) -> None:
+    found = attendees(f"Hallo,\n\n{sentence}\n\nGruß\nEdda Kühn\n", frm="e.kuehn@mail.example")
+    assert [(n, o) for _e, n, _t, o in found] == [("Edda Kühn", org)]

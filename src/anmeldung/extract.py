@@ -504,9 +504,33 @@ _ORG_PHRASE = re.compile(
     r"|Bezirksamt"
     r"|Kreisverwaltung|Stadtverwaltung|City of|University of|Universität|Hochschule|Beirats?"
     r"|Kreistag|Stadtrat|Gemeinderat|Bayerischen (?:Städtetag|Gemeindetag|Landkreistag)"
-    r"|Fachhochschule)\s+[A-ZÄÖÜ][\w.-]*"
+    r"|Fachhochschule)\s+[A-ZÄÖÜ][\w.-]*(?:/[A-ZÄÖÜ][\w.]*)?"  # "Stadt Oelsnitz/Erzgeb."
     r"(?:\s\([^)]{1,20}\))?)"
 )
+# Any body after "vom", "von der", "aus dem" … ("wir von der Energiegenossenschaft Leipzig eG
+# möchten …", "vom Zweckverband Abwasser Obere Saale melde ich …"): capitalised words, joined by
+# "für", "und", "&"; kept when organisation_of reads them as a body.
+_ORG_PHRASE_ANY = re.compile(
+    r"\b(?:vom|von der|von den|aus dem|aus der|aus den|seitens der|seitens des|im Namen der"
+    r"|im Namen des|für die|für den|für das)\s+"
+    r"((?:[A-ZÄÖÜ][\w./&-]*|e\.\s?V\.)(?:\s+(?:[A-ZÄÖÜ][\w./&()-]*|für|und|&|Co\.|e\.\s?V\.|eG"
+    r"|gGmbH|mbH|der|des))*)"
+)
+
+
+def _org_in_prose(main: str) -> str | None:
+    """The first body named after "vom"/"von der"/"aus dem" … in the text, or None."""
+    for m in _ORG_PHRASE_ANY.finditer(main):
+        words = m.group(1).split()
+        while words and words[-1] in ("für", "und", "&", "der", "des"):
+            words.pop()
+        text = " ".join(words)
+        if not re.search(r"(?:/\w+|\b[A-Za-z]|e\.\s?V)\.$", text):
+            text = re.sub(r"[.,]$", "", text)  # the sentence's full stop, not "Erzgeb."/"e. V."
+        org, what = organisation_of(text) if text else (None, "")
+        if what == "org" and org:
+            return org
+    return None
 
 
 # --- sentences, closings, signatures --------------------------------------------------------
@@ -1297,7 +1321,9 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
     org = org or hint_org
     if org is None:
         m = _ORG_PHRASE.search(main) or _ORG_PHRASE_EN.search(main)
-        org = re.sub(r"(?<=\w{3})\.$", "", m.group(1)) if m else None  # the sentence's full stop
+        org = m.group(1) if m else _org_in_prose(main)
+        if org and not re.search(r"/\w+\.$", org):
+            org = re.sub(r"(?<=\w{3})\.$", "", org)  # the sentence's full stop, not "/Erzgeb."
         org = re.sub(r"^Beirats ", "Beirat ", org) if org else None  # "des Beirats Vegesack"
     function = sig.function or (sig.person.function if sig.person else None)
     return _Sender(address, person, org, function, confidence, suspicious)
