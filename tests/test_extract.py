@@ -1143,3 +1143,28 @@ def test_topics_after_a_colon_are_no_people() -> None:
 def test_body_named_in_prose(sentence: str, org: str | None) -> None:
     found = attendees(f"Hallo,\n\n{sentence}\n\nGruß\nEdda Kühn\n", frm="e.kuehn@mail.example")
     assert [(n, o) for _e, n, _t, o in found] == [("Edda Kühn", org)]
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        (
+            "Kreisrätin, Kreistag des Landkreises Greiz (Fraktion Freie Wähler)",
+            "Kreistag des Landkreises Greiz",
+        ),
+        ("Gemeinderat der Gemeinde Lichtenau (CDU)", "Gemeinderat der Gemeinde Lichtenau"),
+        ("Stadt Brandis (Landkreis Leipzig)", "Stadt Brandis (Landkreis Leipzig)"),
+        (
+            "Thüringer Ministerium für Umwelt, Energie und Naturschutz",
+            "Thüringer Ministerium für Umwelt, Energie und Naturschutz",
+        ),
+        (
+            "Landesamt für Denkmalpflege, Archäologie und Geodäsie",
+            "Landesamt für Denkmalpflege, Archäologie und Geodäsie",
+        ),
+        ("Amt für Stadtgrün, Stadt Riesa", "Stadt Riesa"),
+        ("Sächsische Aufbaubank – Förderbank", "Sächsische Aufbaubank"),
+    ],
+)
+def test_council_party_notes_and_bodies_with_a_remit(line: str, org: str) -> None:
+    assert organisation_of(line)[0] == org

@@ -294,7 +294,7 @@ _BODY = re.compile(
     # Public companies, agencies and chambers: "Sächsische Energieagentur", "Verbraucherzentrale
     # Sachsen", "Kreiswerke Delitzsch", "Wohnungsbaugenossenschaft", "Fraunhofer-Gesellschaft",
     # "Handwerkskammer", "Umweltbundesamt", "Thüringer Landesverwaltungsamt", "… eG", "… UG".
-    r"|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
+    r"|\b(?!daten)\w+bank\b|-zentrum\b|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
     r"|\w*klinikum\b|\w+kammer\b|\w*(?:bundes|landes|verwaltungs)amt\b|\bfraunhofer\b"
     r"|\b(?:technische|kommunale|städtische)\s+werke\b"
     r"|\b\w*(?:kreis|wasser|energie|versorgungs|verkehrs|gas|gemeinde)werke\b"
@@ -405,6 +405,13 @@ _OF_BODY = re.compile(
 # Bodies whose names contain commas: "Der Senator für Umwelt, Klima und Wissenschaft",
 # "Ministerium für Heimat, Kommunales, Bau und Digitalisierung des Landes Nordrhein-Westfalen".
 _SENATE = re.compile(r"(?:Die |Der )?(?:Senator(?:in)?|\w*[Mm]inisterium) für [^|–—·;/]+")
+# "Sächsisches Staatsministerium für Energie, Klimaschutz, Umwelt und Landwirtschaft",
+# "Landesamt für Umwelt, Landwirtschaft und Geologie": a body whose remit lists several fields.
+_FOR_LIST = re.compile(
+    r"(?:Die |Der |Das )?(?:[A-ZÄÖÜ][\w-]*(?:e|es|er|en)\s+)?[\w-]*(?:[Mm]inisterium|[Ll]andesamt"
+    r"|[Bb]undesamt|[Aa]nstalt|[Ii]nstitut|[Aa]gentur|[Zz]entrum|[Bb]ehörde|[Ss]enatsverwaltung)"
+    r" für [^,|–—·;/]+(?:, [^,|–—·;/]+)*,? (?:und|sowie) [^,|–—·;/]+"
+)
 _LEGAL_FORM = re.compile(r"\b(?:GmbH|AG|mbH|KG|e\.\s?V\.|AöR|A/S|SE|gGmbH)\s*$")
 
 
@@ -417,11 +424,18 @@ _BODY_AFTER_FUNCTION = re.compile(
 )
 
 
+# A council member's party or group after the council: not part of the organisation.
+_PARTY_NOTE = re.compile(
+    r"\s*\((?:[^()]*(?i:fraktion|gruppe|partei)[^()]*|SPD|CDU|CSU|FDP|AfD|BSW|ÖDP|FW|Volt"
+    r"|(?:Die )?Linke|(?:Bündnis 90/)?(?:Die )?Grünen?|Freie Wähler|Piraten)\)\s*$"
+)
+
+
 def _council_part(part: str) -> str:
     """ "Mitglied im Stadtrat Leipzig (Fraktion …)" -> "Stadtrat Leipzig"; others unchanged."""
     bare = _MEMBER_OF.sub("", part)
     if _COUNCIL.match(bare):
-        return bare
+        return _PARTY_NOTE.sub("", bare)  # "Gemeinderat der Stadt X (SPD-Fraktion)": the council
     place = _COUNCIL_OF_PLACE.match(bare)
     if place and re.fullmatch(r"\s*(?:\(.*)?", bare[place.end() :]):
         return place.group(0)
@@ -447,7 +461,7 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         line = line[1:-1].strip()
     if not line:
         return None, ""
-    senate = _SENATE.match(line)
+    senate = _SENATE.match(line) or _FOR_LIST.match(line)
     if senate:  # Bremen's ministries: "Der Senator für Umwelt, Klima und Wissenschaft"
         return senate.group(0).strip(" ,")[:MAX_FIELD_CHARS], "org"
     member = re.match(r"(?:Mitglied|Member) (?:der|des|im|of the) (\w+ische)n (\w+)$", line)
