@@ -1168,3 +1168,20 @@ def test_body_named_in_prose(sentence: str, org: str | None) -> None:
 )
 def test_council_party_notes_and_bodies_with_a_remit(line: str, org: str) -> None:
     assert organisation_of(line)[0] == org
+
+
+def test_unit_after_vom_office_in_the_accusative_and_cancelling_for_others() -> None:
+    body = (
+        "Guten Tag,\n\nwir melden Herrn Landespräsidenten Dr. Gernot Haase sowie Frau Malin Ost\n"
+        "vom Haushaltsreferat an.\n\nGruß\nUta Born\nLandesamt Ostmark\n"
+    )
+    found = attendees(body, frm="Uta Born <u.born@lao.example>")
+    assert [(n, t) for _e, n, t, _o in found] == [("Gernot Haase", "Dr."), ("Malin Ost", None)]
+    cancel = (
+        "Guten Tag,\n\nleider müssen wir die Anmeldung von Herrn Kai Stoll zurückziehen, er ist "
+        "krank.\n\nGruß\nUta Born\nLandesamt Ostmark\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(cancel, "Uta Born <u.born@lao.example>")), kind="cancellation"
+    )
+    assert [a.name for a in found] == ["Kai Stoll"]

@@ -778,6 +778,9 @@ _OFFICE_WE = re.compile(
     r"(?i)\b(?:wir\s+(?:bitten|bedauern|danken|freuen\s+uns)|(?:bitten|bedauern|danken)\s+wir)\b"
     # "melden wir aus dem Büro der Oberbürgermeisterin an": we register others, not "uns".
     r"|\b(?:wir\s+melden|melden\s+wir)\b(?![^.!?]*\buns\b)"
+    # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": theirs, not ours.
+    r"|\bwir\b(?=[^.!?]{0,40}\b(?:die|seine|ihre|deren)\s+(?:anmeldung|teilnahme|zusage)(?:en)?"
+    r"\s+(?:von|für)\s)(?![^.!?]*\b(?:uns|unsere)\b)"
 )
 # "Ich selbst … komme nicht mit": the writer says they are not among the people registered.
 _NOT_ME = re.compile(
@@ -833,6 +836,12 @@ _NOUN_AFTER_VON = frozenset(
 )
 
 
+_UNIT_NOUN = re.compile(
+    r"(?:ung|ment|amt|heit|keit|schaft|tion|ei|referat|bereich|büro|team|dezernat|stelle"
+    r"|verwaltung|werke?|verband|kreis|rat|ressort|zentrum|institut|dienst)$"
+)
+
+
 def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, int]:
     """The longest name at the start of text; returns (person, characters consumed)."""
     tokens = list(re.finditer(r"[^\s,;:()<>\"]+", text[:200]))
@@ -851,10 +860,13 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
         if chunk.endswith(("Dr", "Prof")):
             continue
         last = tokens[n - 1].group(0)
+        after_particle = n > 1 and tokens[n - 2].group(0).lower() in _PARTICLE_END
         if (
             last.lower() in _PARTICLE_END
             or last in _NOUN_AFTER_VON
             or last.lower().endswith(_EVENTS)
+            # "Frau Dr. X vom Beteiligungsmanagement": a unit after "vom", not a family name
+            or (after_particle and len(last) >= 8 and _UNIT_NOUN.search(last))
         ):
             continue  # "Frau Vera Lind von der Liste": "von der" starts no name here
         person = parse_person(chunk, min_tokens=1 if with_salutation else 2)

@@ -40,7 +40,7 @@ _POSTNOMINAL_TITLE = re.compile(r"^(?:Ph\.\s?D\.?|PhD|DPhil)$")
 # Offices written in front of a name; matched on the end of a German compound word.
 FUNCTION_WORD = re.compile(
     r"^(?!Magistrat$)(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?"
-    r"|direktor(?:in)?|dezernent(?:in)?|referent(?:in)?|präsident(?:in)?|sekretär(?:in)?"
+    r"|direktor(?:in)?|dezernent(?:in|en)?|referent(?:in|en)?|präsident(?:in|en)?|sekretär(?:in)?"
     r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?)|Landrat|Landrätin|OB|Mayor|Councillor"
     r"|Beigeordnete[nr]?|Dezernent(?:in)?|Direktor(?:in)?|Präsident(?:in)?"
     r"|Minister|Senator|Kämmerer|Kämmerin"
