@@ -1185,3 +1185,16 @@ def test_unit_after_vom_office_in_the_accusative_and_cancelling_for_others() -> 
         parse_message(mail(cancel, "Uta Born <u.born@lao.example>")), kind="cancellation"
     )
     assert [a.name for a in found] == ["Kai Stoll"]
+
+
+def test_colleague_named_by_role_with_a_degree_before_the_address() -> None:
+    body = (
+        "Hallo,\n\nfür die Kommunalplan GmbH melde ich mich sowie unsere Junior Beraterin "
+        "Svea Lindqvist, M.Sc. (svea.lindqvist@kommunalplan.example) an.\n\nGruß\nOle Brandt\n"
+        "Kommunalplan GmbH\n"
+    )
+    found = attendees(body, frm="Ole Brandt <o.brandt@kommunalplan.example>")
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("o.brandt@kommunalplan.example", "Ole Brandt"),
+        ("svea.lindqvist@kommunalplan.example", "Svea Lindqvist"),
+    ]

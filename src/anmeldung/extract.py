@@ -745,9 +745,13 @@ _MENTION_START = re.compile(
     # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
     r"|(?P<colleague>\b(?i:mein(?:e[nm]?)?|unser(?:e[nm]?)?|my|our)\s+"
     # … also with adjectives: "unsere wissenschaftliche Mitarbeiterin", "my senior colleague"
-    r"(?:[a-zäöüß]+\s+){0,2}"
+    r"(?:(?:[a-zäöüß]+|Senior|Junior)\s+){0,2}"
     r"(?i:\w*kolleg(?:e|in|en|innen)|colleagues?|mitarbeiter(?:in)?|stellvertreter(?:in)?"
-    r"|deputy)\s+)(?=[A-ZÄÖÜ])"
+    r"|deputy"
+    # … or by what they do: "unsere Senior Managerin X", "meine Doktorandin X"
+    r"|\w*manager(?:in)?|\w*referent(?:in|en)?|doktorand(?:in|en)?|praktikant(?:in|en)?"
+    r"|volontär(?:in)?|trainee|\w*assistent(?:in|en)?|\w*sachbearbeiter(?:in)?"
+    r"|\w*beauftragte[nr]?|\w*berater(?:in)?|\w*koordinator(?:in)?)\s+)(?=[A-ZÄÖÜ])"
 )
 _GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+tag|moin|servus)\s*$")
 _VERB = re.compile(
@@ -952,7 +956,13 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             if person.name in listed:
                 continue
             email = None
-            em = re.match(r"\s*[(<]\s*(" + _EMAIL.pattern + r")\s*[)>]", sent[end:])
+            # "Irina Wójcik-Schmid, B.A. (irina.wojcik@…)": a short degree may come between.
+            em = re.match(
+                r"(?:,\s*[^,()<>]{1,12}?)?\s*[(<]\s*(?:E-?Mail:\s*)?("
+                + _EMAIL.pattern
+                + r")\s*[)>]",
+                sent[end:],
+            )
             if em:
                 email = em.group(1).lower()
             elif not verb_here:
