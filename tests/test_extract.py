@@ -1198,3 +1198,16 @@ def test_colleague_named_by_role_with_a_degree_before_the_address() -> None:
         ("o.brandt@kommunalplan.example", "Ole Brandt"),
         ("svea.lindqvist@kommunalplan.example", "Svea Lindqvist"),
     ]
+
+
+def test_state_above_the_authority_and_name_with_unit_in_a_form() -> None:
+    sig = read_signature(["Jens Adler", "Freistaat Thüringen", "Thüringer Landesverwaltungsamt"])
+    assert sig.organisation == "Thüringer Landesverwaltungsamt"
+    body = (
+        "Guten Tag,\n\nName: Dr. Mira Sokol, Stabsstelle Digitales\nE-Mail: m.sokol@zv.example\n"
+        "Organisation: ZVWS – Zweckverband Wasser Saaletal\n"
+    )
+    found = attendees(body, frm="Anmeldungen <post@zv.example>")
+    assert found == [
+        ("m.sokol@zv.example", "Mira Sokol", "Dr.", "ZVWS – Zweckverband Wasser Saaletal")
+    ]

@@ -670,6 +670,16 @@ _SUB_UNIT = re.compile(r"(?i)^(?:institut|lehrstuhl|zentrum|seminar|arbeitsberei
 _PARENT = re.compile(r"(?i)universit|hochschule|college|akademie|academy")
 
 
+# A state above the authority that signs: the authority is the organisation.
+_UMBRELLA = re.compile(
+    r"(?:Freie und Hansestadt Hamburg|Freie Hansestadt Bremen"
+    r"|Freistaat (?:Sachsen|Thüringen|Bayern)"
+    r"|Land (?:Berlin|Brandenburg|Sachsen-Anhalt|Niedersachsen|Hessen|Nordrhein-Westfalen"
+    r"|Baden-Württemberg|Rheinland-Pfalz|Saarland|Schleswig-Holstein|Mecklenburg-Vorpommern)"
+    r"|Bundesrepublik Deutschland|Republik Österreich|Schweizerische Eidgenossenschaft)"
+)
+
+
 def _join_wrapped_body(lines: list[str]) -> list[str]:
     """ "Kämmerin der Stadt" + "Lippstadt" on the next line is one line."""
     out: list[str] = []
@@ -722,6 +732,8 @@ def read_signature(lines: list[str], hint: PersonName | None = None) -> Signatur
         found, what = organisation_of(line)
         if what == "org" and org and found and _SUB_UNIT.match(org) and _PARENT.search(found):
             org = found  # "Institut für …" above "Technische Hochschule Köln"
+        elif what == "org" and org and found and _UMBRELLA.fullmatch(org) and found != org:
+            org = found  # "Freie und Hansestadt Hamburg" above "Bezirksamt Eimsbüttel"
         if what == "org" and org is None:
             org = found
         elif what == "dept" and dept is None:
@@ -1303,6 +1315,16 @@ def _record_org(rec: dict[str, str]) -> str | None:
 _DEGREE_AFTER = re.compile(r",\s*(?:[A-Z][\w]*\.|MBA|MPA|PhD|LL\.?M\.?|Dr\.?)")
 
 
+def _name_then_unit(value: str) -> bool:
+    """ "Dr. Eva Roth, Programmbereich Finanzen": a full name before the only comma and more
+    than one word after it (not "Roth, Eva", a family name first)."""
+    before, comma, after = value.partition(",")
+    if not comma or "," in after or _DEGREE_AFTER.search(value):
+        return False
+    person = parse_person(before)
+    return bool(person and len(person.tokens) >= 2 and len(after.split()) >= 2)
+
+
 def _record_person(rec: dict[str, str]) -> PersonName | None:
     if "name_rev" in rec and "," in rec["name_rev"]:
         family, _, given = rec["name_rev"].partition(",")
@@ -1310,6 +1332,9 @@ def _record_person(rec: dict[str, str]) -> PersonName | None:
     elif "name" in rec and "given" in rec and " " not in rec["name"].strip():
         # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here.
         text = f"{rec['given']} {rec['name']}"
+    elif "name" in rec and _name_then_unit(rec["name"]):
+        # "Name: Dr. Eva Roth, Programmbereich Finanzen": a full name, then where she works.
+        text = rec["name"].split(",")[0]
     elif "name" in rec and rec["name"].count(",") == 1 and not _DEGREE_AFTER.search(rec["name"]):
         # "Name: Ostermann-Yıldız, Derya": family name first, as in directories.
         family, _, given = rec["name"].partition(",")
