@@ -1211,3 +1211,15 @@ def test_state_above_the_authority_and_name_with_unit_in_a_form() -> None:
     assert found == [
         ("m.sokol@zv.example", "Mira Sokol", "Dr.", "ZVWS – Zweckverband Wasser Saaletal")
     ]
+
+
+def test_a_colleague_who_stays_is_not_cancelled() -> None:
+    body = (
+        "Guten Tag,\n\nFrau Dr. Imke Vahl und ich sind für den 3. März angemeldet. Ich kann "
+        "leider nicht kommen. Frau Dr. Vahl nimmt trotzdem teil.\n\nGruß\nPia Senf\n"
+        "Gemeinde Kleinbach\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(body, "Pia Senf <p.senf@kleinbach.example>")), kind="cancellation"
+    )
+    assert [a.name for a in found] == ["Pia Senf"]

@@ -988,6 +988,13 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
         at = main.find(mention.person.tokens[-1]) if mention.person.tokens else -1
         return at if at >= 0 else len(main)
 
+    if cancelling:
+        # "… Frau Dr. X kommt wie geplant": whoever stays is not cancelled, wherever named.
+        staying = [c for x in sents for c in _BUT.split(x) if _STAYS.search(c)]
+        found = [
+            f for f in found
+            if not any(re.search(rf"\b{re.escape(f.person.tokens[-1])}\b", x) for x in staying)
+        ]  # fmt: skip
     return sorted(_dedupe(found), key=where)
 
 
