@@ -1223,3 +1223,12 @@ def test_a_colleague_who_stays_is_not_cancelled() -> None:
         parse_message(mail(body, "Pia Senf <p.senf@kleinbach.example>")), kind="cancellation"
     )
     assert [a.name for a in found] == ["Pia Senf"]
+
+
+def test_the_replaced_colleague_named_after_statt_unserer() -> None:
+    body = (
+        "Hallo,\n\nanstelle meines Stellvertreters Herrn Bodo Krumm wird Frau Nadja Linke "
+        "(n.linke@amt-elbtal.example) am Forum teilnehmen.\n\nGruß\nRita Sommer\nAmt Elbtal\n"
+    )
+    found = attendees(body, frm="Rita Sommer <r.sommer@amt-elbtal.example>")
+    assert [(e, n) for e, n, _t, _o in found] == [("n.linke@amt-elbtal.example", "Nadja Linke")]

@@ -818,6 +818,11 @@ _STAYS = re.compile(
 
 _REPLACED = re.compile(r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|instead of|in place of"
                        r"|replacing|nachfolgend auf)\s*$")  # fmt: skip
+# "statt unserer Kollegin Frau X", "anstelle meines Stellvertreters Herrn Y": replaced too.
+_REPLACED_COLLEAGUE = re.compile(
+    r"(?i)\b(?:statt|anstatt|anstelle|an stelle|instead of|in place of|replacing)\s+"
+    r"(?:unsere[rsmn]?|meine[rsmn]?|des|der|our|my)\s+(?:[\w-]+\s+){1,2}$"
+)
 _WAS_REGISTERED = re.compile(
     r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
 )
@@ -952,7 +957,8 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             pos = m.end() + 1
             if _GREETING.search(sent[max(0, m.start() - 20) : m.start()]):
                 continue
-            if _REPLACED.search(sent[max(0, m.start() - 25) : m.start()]):
+            before = sent[max(0, m.start() - 50) : m.start()]
+            if _REPLACED.search(before[-25:]) or _REPLACED_COLLEAGUE.search(before):
                 continue  # "statt Herrn X, … wird Herr Y teilnehmen": X is replaced
             colleague = m.group("colleague")
             if not verb_here and not colleague:
