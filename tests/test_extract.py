@@ -1232,3 +1232,18 @@ def test_the_replaced_colleague_named_after_statt_unserer() -> None:
     )
     found = attendees(body, frm="Rita Sommer <r.sommer@amt-elbtal.example>")
     assert [(e, n) for e, n, _t, _o in found] == [("n.linke@amt-elbtal.example", "Nadja Linke")]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "names"),
+    [
+        (
+            "Neben mir nehmen Herr Falk Riedel sowie Frau Ines Wolter teil.",
+            ["Hanna Licht", "Falk Riedel", "Ines Wolter"],
+        ),
+        ("Wir kommen zu zweit, nämlich Bernd Ahrens und ich.", ["Bernd Ahrens", "Hanna Licht"]),
+    ],
+)
+def test_the_writer_besides_others(sentence: str, names: list[str]) -> None:
+    found = attendees(f"Hallo,\n\n{sentence}\n\nGruß\nHanna Licht\n", frm="h.licht@mail.example")
+    assert [n for _e, n, _t, _o in found] == names

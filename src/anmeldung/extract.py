@@ -788,6 +788,13 @@ _SELF = re.compile(
 )
 
 
+# "Neben mir nehmen Herr X und Frau Y teil", "together with me": the writer comes too.
+_SELF_BESIDES = re.compile(
+    r"(?i)\b(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir\b|\b(?:together|along) with me\b"
+    r"|\bbesides me\b"
+)
+
+
 # An office's "we" asks or regrets on someone else's behalf ("Wir bitten, seine Anmeldung zu
 # stornieren"); it does not include the writer among the attendees.
 _OFFICE_WE = re.compile(
@@ -1004,6 +1011,7 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     return sorted(_dedupe(found), key=where)
 
 
+_LIST_INTRO = re.compile(r":|,?\s+(?:nämlich|und zwar|namely)\s+")
 _SELF_ITEM = re.compile(r"(?i)^(?:ich|mich|meine wenigkeit|myself|me|i)(?:\s+selbst)?$")
 _LIST_SEP = re.compile(r",\s*|\s+(?:und|sowie|and|as well as|&)\s+")
 
@@ -1012,8 +1020,9 @@ def _listed_after_colon(sent: str) -> list[Mention]:
     """ "Wir kommen zu dritt: ich selbst, Anna Roth und Dr. Udo Kern.": people listed in prose
     after a colon, without salutations. Every item must be a name (an address in parentheses
     or a lower-case remark may follow) or the writer; otherwise it is no list of people."""
-    head, colon, tail = sent.partition(":")
-    if not colon or not _VERB.search(head) or re.search(r"(?i)mail\s*$", head):
+    intro = _LIST_INTRO.search(sent)
+    head, tail = (sent[: intro.start()], sent[intro.end() :]) if intro else (sent, "")
+    if not intro or not _VERB.search(head) or re.search(r"(?i)mail\s*$", head):
         return []
     chunks = [c.strip(" .;") for c in _LIST_SEP.split(tail) if c.strip(" .;")]
     if len(chunks) < 2:
@@ -1232,7 +1241,7 @@ def _merge_sender(
     if not cancelling:
         sents = ["" if _NOT_ME.search(s) else s for s in sents]
     selfish = any(
-        _SELF.search(s)
+        (_SELF.search(s) or _SELF_BESIDES.search(s))
         and (
             verbs.search(s)
             # "… two places? One for me and one for my colleague": the verb came before.
@@ -1311,7 +1320,8 @@ def _self_position(main: str) -> str:
     )
     m = re.search(
         r"(?i)\b(?:mich|myself|me|ich selbst|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
-        r"|registration|attendance|place|booking)|ich\s+(?:nehme|komme|bin))\b",
+        r"|registration|attendance|place|booking)|ich\s+(?:nehme|komme|bin)"
+        r"|(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir)\b",
         main,
     )
     n = re.search(r"(?i)\b(?:Herrn?|Frau|Kolleg|Mr|Ms|Dr\.)", main)
