@@ -1247,3 +1247,15 @@ def test_the_replaced_colleague_named_after_statt_unserer() -> None:
 def test_the_writer_besides_others(sentence: str, names: list[str]) -> None:
     found = attendees(f"Hallo,\n\n{sentence}\n\nGruß\nHanna Licht\n", frm="h.licht@mail.example")
     assert [n for _e, n, _t, _o in found] == names
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        ("Mitglied des Kreistages Nordsachsen (Die Linke)", "Kreistag Nordsachsen"),
+        ("Mitglied des Stadtrates der Stadt Aue-Bad Schlema", "Stadtrat der Stadt Aue-Bad Schlema"),
+        ("IHK Ostthüringen zu Gera", "IHK Ostthüringen zu Gera"),
+    ],
+)
+def test_council_in_the_genitive_and_chambers(line: str, org: str) -> None:
+    assert organisation_of(line)[0] == org

@@ -294,7 +294,7 @@ _BODY = re.compile(
     # Public companies, agencies and chambers: "Sächsische Energieagentur", "Verbraucherzentrale
     # Sachsen", "Kreiswerke Delitzsch", "Wohnungsbaugenossenschaft", "Fraunhofer-Gesellschaft",
     # "Handwerkskammer", "Umweltbundesamt", "Thüringer Landesverwaltungsamt", "… eG", "… UG".
-    r"|\b(?!daten)\w+bank\b|-zentrum\b|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
+    r"|\b(?!daten)\w+bank\b|\bihk\b|\bhwk\b|-zentrum\b|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
     r"|\w*klinikum\b|\w+kammer\b|\w*(?:bundes|landes|verwaltungs)amt\b|\bfraunhofer\b"
     r"|\b(?:technische|kommunale|städtische)\s+werke\b"
     r"|\b\w*(?:kreis|wasser|energie|versorgungs|verkehrs|gas|gemeinde)werke\b"
@@ -434,6 +434,10 @@ _PARTY_NOTE = re.compile(
 def _council_part(part: str) -> str:
     """ "Mitglied im Stadtrat Leipzig (Fraktion …)" -> "Stadtrat Leipzig"; others unchanged."""
     bare = _MEMBER_OF.sub("", part)
+    if bare != part:  # "Mitglied des Kreistages Görlitz": the council in the nominative
+        bare = re.sub(
+            r"^(Kreistag|Stadtrat|Gemeinderat|Ortschaftsrat|Bezirkstag)e?s\b", r"\1", bare
+        )
     if _COUNCIL.match(bare):
         return _PARTY_NOTE.sub("", bare)  # "Gemeinderat der Stadt X (SPD-Fraktion)": the council
     place = _COUNCIL_OF_PLACE.match(bare)
