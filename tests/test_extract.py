@@ -1259,3 +1259,23 @@ def test_the_writer_besides_others(sentence: str, names: list[str]) -> None:
 )
 def test_council_in_the_genitive_and_chambers(line: str, org: str) -> None:
     assert organisation_of(line)[0] == org
+
+
+def test_family_name_first_blocks_and_a_title_in_the_name_column() -> None:
+    body = (
+        "Hallo,\n\nwir melden an:\n\nName: Ohlsen\nVorname: Greta\n"
+        "E-Mail: g.ohlsen@amt-nord.example\n\n"
+        "Name: Taube\nVorname: Ralf\nE-Mail: r.taube@amt-nord.example\n\nGruß\nGreta Ohlsen\n"
+    )
+    found = attendees(body, frm="Greta Ohlsen <g.ohlsen@amt-nord.example>")
+    assert [n for _e, n, _t, _o in found] == ["Greta Ohlsen", "Ralf Taube"]
+    table = (
+        "Hallo,\n\nes kommen:\n\nName\tVorname\tE-Mail\n"
+        "Prof. Dr. Kühne\tAnselm\ta.kuehne@hs.example\n"
+        "Brandt\tLeni\tl.brandt@hs.example\n\nGruß\nLeni Brandt\n"
+    )
+    found = attendees(table, frm="Leni Brandt <l.brandt@hs.example>")
+    assert [(n, t) for _e, n, t, _o in found] == [
+        ("Anselm Kühne", "Prof. Dr."),
+        ("Leni Brandt", None),
+    ]

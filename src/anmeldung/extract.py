@@ -122,7 +122,13 @@ def key_values(text: str) -> list[dict[str, str]]:
             records.append({"organisation": value})  # shared by everyone listed
             current = {}
             continue
-        if fld == "name" and "given" in current and "family" not in current and " " not in value:
+        if (
+            fld == "name"
+            and "given" in current
+            and "family" not in current
+            and "name" not in current  # "Name: Zielke / Vorname: Kathrin / …" then the next one
+            and " " not in value
+        ):
             # German forms write "Vorname: Karl / Name: Schröder": Name is then the family name.
             fld = "family"
         if fld in current or (fld in ("name", "name_rev") and "given" in current):
@@ -1352,6 +1358,12 @@ def _name_then_unit(value: str) -> bool:
     return bool(person and len(person.tokens) >= 2 and len(after.split()) >= 2)
 
 
+def _titled_family(value: str) -> PersonName | None:
+    """ "Dr. Lührs" in a Name column next to a Vorname column: a title and one family name."""
+    family = parse_person(value, min_tokens=1)
+    return family if family and family.title and len(family.tokens) == 1 else None
+
+
 def _record_person(rec: dict[str, str]) -> PersonName | None:
     if "name_rev" in rec and "," in rec["name_rev"]:
         family, _, given = rec["name_rev"].partition(",")
@@ -1359,6 +1371,9 @@ def _record_person(rec: dict[str, str]) -> PersonName | None:
     elif "name" in rec and "given" in rec and " " not in rec["name"].strip():
         # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here.
         text = f"{rec['given']} {rec['name']}"
+    elif "name" in rec and "given" in rec and (family := _titled_family(rec["name"])):
+        # "Dr. Lührs | Henning": the title written with the family name
+        text = f"{family.title} {rec['given']} {family.name}"
     elif "name" in rec and _name_then_unit(rec["name"]):
         # "Name: Dr. Eva Roth, Programmbereich Finanzen": a full name, then where she works.
         text = rec["name"].split(",")[0]
