@@ -1279,3 +1279,18 @@ def test_family_name_first_blocks_and_a_title_in_the_name_column() -> None:
         ("Anselm Kühne", "Prof. Dr."),
         ("Leni Brandt", None),
     ]
+
+
+def test_own_address_written_while_sending_from_a_shared_mailbox() -> None:
+    body = (
+        "Guten Tag,\n\nFrau Elke Brandes möchte gern teilnehmen (elke.brandes@vg-heide.example)."
+        "\n\nGruß\nElke Brandes\nVerwaltungsgemeinschaft Heideland\n"
+    )
+    found = attendees(body, frm="VG Heideland <poststelle@vg-heide.example>")
+    assert [(e, n) for e, n, _t, _o in found] == [("elke.brandes@vg-heide.example", "Elke Brandes")]
+
+
+def test_mail_label_in_a_key_value_block() -> None:
+    assert key_values("Teilnehmer: Ivo Rahn\nMail: ivo.rahn@kreis.example") == [
+        {"name": "Ivo Rahn", "email": "ivo.rahn@kreis.example"}
+    ]

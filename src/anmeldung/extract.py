@@ -71,7 +71,7 @@ def own_text(text: str) -> str:
 
 _KEYS: tuple[tuple[str, str], ...] = (
     # (field, label pattern); the first pattern found in a label decides, so order matters.
-    ("email", r"e-?mail|mail-?adresse|email address"),
+    ("email", r"e-?mail|mail-?adresse|email address|mail"),
     ("organisation", r"organi[sz]ation|institution|behörde|dienststelle|einrichtung|firma"
                      r"|unternehmen|arbeitgeber|affiliation|company|employer|kommune|körperschaft"
                      r"|verwaltung"),
@@ -1242,7 +1242,8 @@ def _merge_sender(
             has_sender = True
         elif sender.person and a.name and same_person(a.name, sender.person.name):
             has_sender = True
-            a = replace(a, email=sender.email)
+            if not _personal_elsewhere(a, sender):
+                a = replace(a, email=sender.email)
         merged.append(a)
     if has_sender:
         return merged
@@ -1265,6 +1266,14 @@ def _merge_sender(
         position = _self_position(main)
         merged.insert(0 if position == "first" else len(merged), me)
     return merged
+
+
+def _personal_elsewhere(a: Attendee, sender: _Sender) -> bool:
+    """The writer gives a personal address of their own while writing from a shared mailbox
+    ("info@amt-….example" sends, "(s.hargens@amt-….example)" written after her name)."""
+    return (
+        a.email != sender.email and _names_local(a, a.email) and not _names_local(a, sender.email)
+    )
 
 
 _FOR_THEM = re.compile(
