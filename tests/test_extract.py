@@ -1294,3 +1294,9 @@ def test_mail_label_in_a_key_value_block() -> None:
     assert key_values("Teilnehmer: Ivo Rahn\nMail: ivo.rahn@kreis.example") == [
         {"name": "Ivo Rahn", "email": "ivo.rahn@kreis.example"}
     ]
+
+
+def test_writer_named_first_in_a_colon_list() -> None:
+    body = "Hallo,\n\nwir melden uns zu zweit an: ich und Wenke Saal.\n\nGruß\nBodo Fries\n"
+    found = attendees(body, frm="Bodo Fries <b.fries@mail.example>")
+    assert [n for _e, n, _t, _o in found] == ["Bodo Fries", "Wenke Saal"]

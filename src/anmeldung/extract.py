@@ -1339,7 +1339,7 @@ def _self_position(main: str) -> str:
     )
     m = re.search(
         r"(?i)\b(?:mich|myself|me|ich selbst|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
-        r"|registration|attendance|place|booking)|ich\s+(?:nehme|komme|bin)"
+        r"|registration|attendance|place|booking)|ich\s+(?:nehme|komme|bin|und|sowie)"
         r"|(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir)\b",
         main,
     )
