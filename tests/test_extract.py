@@ -1300,3 +1300,21 @@ def test_writer_named_first_in_a_colon_list() -> None:
     body = "Hallo,\n\nwir melden uns zu zweit an: ich und Wenke Saal.\n\nGruß\nBodo Fries\n"
     found = attendees(body, frm="Bodo Fries <b.fries@mail.example>")
     assert [n for _e, n, _t, _o in found] == ["Bodo Fries", "Wenke Saal"]
+
+
+def test_body_named_after_each_person_and_not_the_host() -> None:
+    body = (
+        "Hallo,\n\nich melde Herrn Till Marx von den Kreiswerken Delitzsch und Frau Dr. Vera "
+        "Ost vom Zweckverband Parthenaue an.\n\nGruß\nIda Renz\nLandratsamt Nordsachsen\n"
+    )
+    found = attendees(body, frm="Ida Renz <i.renz@lra-nordsachsen.example>")
+    assert [(n, o) for _e, n, _t, o in found] == [
+        ("Till Marx", "Kreiswerke Delitzsch"),
+        ("Vera Ost", "Zweckverband Parthenaue"),
+    ]
+    guest = (
+        "Hallo,\n\ndanke für die Einladung der Stadt Gera, ich melde mich an.\n\nGruß\nIda Renz\n"
+    )
+    assert attendees(guest, frm="i.renz@mail.example") == [
+        ("i.renz@mail.example", "Ida Renz", None, None)
+    ]

@@ -302,8 +302,8 @@ _BODY = re.compile(
     # "Handwerkskammer", "Umweltbundesamt", "Thüringer Landesverwaltungsamt", "… eG", "… UG".
     r"|\b(?!daten)\w+bank\b|\bihk\b|\bhwk\b|-zentrum\b|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
     r"|\w*klinikum\b|\w+kammer\b|\w*(?:bundes|landes|verwaltungs)amt\b|\bfraunhofer\b"
-    r"|\b(?:technische|kommunale|städtische)\s+werke\b"
-    r"|\b\w*(?:kreis|wasser|energie|versorgungs|verkehrs|gas|gemeinde)werke\b"
+    r"|\b(?:technische|kommunale|städtische)\s+werken?\b"
+    r"|\b\w*(?:kreis|wasser|energie|versorgungs|verkehrs|gas|gemeinde|stadt)werken?\b"
     r"|\b(?:planungs|architektur|beratungs|sachverständigen)büro\b|\bk\.?d\.?ö\.?r\b"
     r"|(?-i:\beG\b|\bUG\b(?=\s*\(haftungsbeschränkt\))|\bOHG\b))"
     r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
@@ -542,19 +542,46 @@ _ORG_PHRASE_ANY = re.compile(
 )
 
 
+# "Einladung der Stadt Leipzig", "zum Netzwerktreffen der Stadt Leipzig": the host, not the writer.
+_HOST_BEFORE = re.compile(
+    r"(?i)(?:einladung|forum|tagung|tag|treffen|symposium|veranstaltung|konferenz|workshop"
+    r"|seminar|kongress|fachtag|netzwerktreffen|programm)\w*\s+(?:\d{4}\s+)?$"
+)
+
+
+def _not_the_host(phrase: re.Pattern[str], main: str) -> re.Match[str] | None:
+    """The first match of phrase that does not follow an event's name."""
+    for m in phrase.finditer(main):
+        if not _HOST_BEFORE.search(main[max(0, m.start() - 40) : m.start()]):
+            return m
+    return None
+
+
 def _org_in_prose(main: str) -> str | None:
     """The first body named after "vom"/"von der"/"aus dem" … in the text, or None."""
     for m in _ORG_PHRASE_ANY.finditer(main):
-        words = m.group(1).split()
-        while words and words[-1] in ("für", "und", "&", "der", "des"):
-            words.pop()
-        text = " ".join(words)
-        if not re.search(r"(?:/\w+|\b[A-Za-z]|e\.\s?V)\.$", text):
-            text = re.sub(r"[.,]$", "", text)  # the sentence's full stop, not "Erzgeb."/"e. V."
-        org, what = organisation_of(text) if text else (None, "")
-        if what == "org" and org:
+        org = _org_of_phrase(m)
+        if org:
             return org
     return None
+
+
+def _org_of_phrase(m: re.Match[str]) -> str | None:
+    """The body in an _ORG_PHRASE_ANY match, in the nominative ("den Stadtwerken" ->
+    "Stadtwerke"), or None when the words name no body."""
+    words = m.group(1).split()
+    for k, word in enumerate(words[:-1]):
+        if word in ("und", "&") and words[k + 1] in ("Herr", "Herrn", "Frau", "Dr.", "Prof."):
+            words = words[:k]  # "… Stadtwerken Pirna und Frau Maria Ufer": the next person
+            break
+    while words and words[-1] in ("für", "und", "&", "der", "des"):
+        words.pop()
+    text = re.sub(r"^(\w*[Ww]erk)en\b", r"\1e", " ".join(words))
+    if not re.search(r"(?:/\w+|\b[A-Za-z]|e\.\s?V)\.$", text):
+        text = re.sub(r"[.,]$", "", text)  # the sentence's full stop, not "Erzgeb."/"e. V."
+    org, what = organisation_of(text) if text else (None, "")
+    # "für das Netzwerktreffen der Stadt Leipzig" names the host, not the writer's body
+    return org if what == "org" and org and org.split()[0] == text.split()[0] else None
 
 
 # --- sentences, closings, signatures --------------------------------------------------------
@@ -880,6 +907,20 @@ _UNIT_NOUN = re.compile(
 )
 
 
+def _body_after_particle(words: list[str]) -> int:
+    """Index of the "von"/"vom" that starts a body's name ("Maria Ufer von der Sächsischen
+    Energieagentur"), else len(words); "von der Leyen" and "vom Stein" are family names."""
+    for k, word in enumerate(words):
+        if not k or word.lower() not in ("von", "vom", "aus"):
+            continue
+        window = words[k + 1 : k + 5]
+        stop = next((i for i, w in enumerate(window) if w.lower() in ("von", "vom")), len(window))
+        window = window[:stop]
+        if len(window) > 1 and _BODY.search(" ".join(window)):
+            return k
+    return len(words)
+
+
 def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, int]:
     """The longest name at the start of text; returns (person, characters consumed)."""
     tokens = list(re.finditer(r"[^\s,;:()<>\"]+", text[:200]))
@@ -893,12 +934,15 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
         if i >= 9 or (word[:1].islower() and word not in _LOWER_IN_NAME):
             stop = i
             break
+    body_at = _body_after_particle([t.group(0) for t in tokens[:stop]])
     for n in range(stop, 0, -1):
         chunk = text[: tokens[n - 1].end()].rstrip(".")
         if chunk.endswith(("Dr", "Prof")):
             continue
         last = tokens[n - 1].group(0)
         after_particle = n > 1 and tokens[n - 2].group(0).lower() in _PARTICLE_END
+        if n > body_at:
+            continue  # "Herrn X vom Zweckverband Elbe": a body after "vom", not a family name
         if (
             last.lower() in _PARTICLE_END
             or last in _NOUN_AFTER_VON
@@ -991,6 +1035,11 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             if person.name in listed:
                 continue
             email = None
+            # "Herrn X von den Stadtwerken Pirna": the body named right after the person
+            gap = len(sent[end:]) - len(sent[end:].lstrip(" ,"))
+            at = _ORG_PHRASE_ANY.match(sent, end + gap)
+            at = at if at and not at.group(0).startswith("für") else None
+            own_org = _org_of_phrase(at) if at else None
             # "Irina Wójcik-Schmid, B.A. (irina.wojcik@…)": a short degree may come between.
             em = re.match(
                 r"(?:,\s*[^,()<>]{1,12}?)?\s*[(<]\s*(?:E-?Mail:\s*)?("
@@ -1002,7 +1051,7 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
                 email = em.group(1).lower()
             elif not verb_here:
                 continue
-            found.append(Mention(person, email))
+            found.append(Mention(person, email, own_org))
         if verb_here:
             found.extend(m for m in _listed_after_colon(sent) if m.person.name not in listed)
 
@@ -1432,7 +1481,7 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
         org = hint_org
     org = org or hint_org
     if org is None:
-        m = _ORG_PHRASE.search(main) or _ORG_PHRASE_EN.search(main)
+        m = _not_the_host(_ORG_PHRASE, main) or _ORG_PHRASE_EN.search(main)
         org = m.group(1) if m else _org_in_prose(main)
         if org and not re.search(r"/\w+\.$", org):
             org = re.sub(r"(?<=\w{3})\.$", "", org)  # the sentence's full stop, not "/Erzgeb."
