@@ -1429,9 +1429,9 @@ def _record_person(rec: dict[str, str]) -> PersonName | None:
     elif "name" in rec and "given" in rec and " " not in rec["name"].strip():
         # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here.
         text = f"{rec['given']} {rec['name']}"
-    elif "name" in rec and "given" in rec and (family := _titled_family(rec["name"])):
+    elif "name" in rec and "given" in rec and (titled := _titled_family(rec["name"])):
         # "Dr. Lührs | Henning": the title written with the family name
-        text = f"{family.title} {rec['given']} {family.name}"
+        text = f"{titled.title} {rec['given']} {titled.name}"
     elif "name" in rec and _name_then_unit(rec["name"]):
         # "Name: Dr. Eva Roth, Programmbereich Finanzen": a full name, then where she works.
         text = rec["name"].split(",")[0]
