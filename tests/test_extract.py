@@ -1318,3 +1318,23 @@ def test_body_named_after_each_person_and_not_the_host() -> None:
     assert attendees(guest, frm="i.renz@mail.example") == [
         ("i.renz@mail.example", "Ida Renz", None, None)
     ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "names"),
+    [
+        ("Bitte melden Sie die Damen Alma Reich und Rosa Wendt an.", ["Alma Reich", "Rosa Wendt"]),
+        (
+            "Es nehmen unsere Referenten Timo Gast, Nils Faber sowie Enno Lutz teil.",
+            ["Timo Gast", "Nils Faber", "Enno Lutz"],
+        ),
+        (
+            "Wir melden Frau Alma Reich (a.reich@x.example) und Rosa Wendt an.",
+            ["Alma Reich", "Rosa Wendt"],
+        ),
+        ("Wir melden Frau Alma Reich, Reich Consult GmbH, an.", ["Alma Reich"]),
+    ],
+)
+def test_further_names_in_the_same_list(sentence: str, names: list[str]) -> None:
+    found = mentions(sentence)
+    assert [m.person.name for m in found] == names

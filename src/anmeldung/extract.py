@@ -792,7 +792,7 @@ _MENTION_START = re.compile(
     r"\b(?:Herrn?|Frau|Mrs?\.?|Ms\.?)\s+|(?<![\w.-])(?=(?:Prof\.|Dr\.|[A-ZÄÖÜ][a-zäöüß]*"
     r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
     # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
-    r"|(?P<colleague>\b(?i:mein(?:e[nm]?)?|unser(?:e[nm]?)?|my|our)\s+"
+    r"|(?P<colleague>\b(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?|my|our|die|den)\s+"
     # … also with adjectives: "unsere wissenschaftliche Mitarbeiterin", "my senior colleague"
     r"(?:(?:[a-zäöüß]+|Senior|Junior)\s+){0,2}"
     r"(?i:\w*kolleg(?:e|in|en|innen)|colleagues?|mitarbeiter(?:in)?|stellvertreter(?:in)?"
@@ -800,7 +800,8 @@ _MENTION_START = re.compile(
     # … or by what they do: "unsere Senior Managerin X", "meine Doktorandin X"
     r"|\w*manager(?:in)?|\w*referent(?:in|en)?|doktorand(?:in|en)?|praktikant(?:in|en)?"
     r"|volontär(?:in)?|trainee|\w*assistent(?:in|en)?|\w*sachbearbeiter(?:in)?"
-    r"|\w*beauftragte[nr]?|\w*berater(?:in)?|\w*koordinator(?:in)?)\s+)(?=[A-ZÄÖÜ])"
+    r"|\w*beauftragte[nr]?|\w*berater(?:in)?|\w*koordinator(?:in)?"
+    r"|herren|damen)\s+)(?=[A-ZÄÖÜ])"  # "die Herren X und Y"
 )
 _GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+tag|moin|servus)\s*$")
 _VERB = re.compile(
@@ -1052,6 +1053,9 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             elif not verb_here:
                 continue
             found.append(Mention(person, email, own_org))
+            for more in _chained_names(sent, end):  # "meine Kollegen X, Y und Z"
+                if more.person.name not in listed:
+                    found.append(more)
         if verb_here:
             found.extend(m for m in _listed_after_colon(sent) if m.person.name not in listed)
 
@@ -1068,6 +1072,31 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             if not any(re.search(rf"\b{re.escape(f.person.tokens[-1])}\b", x) for x in staying)
         ]  # fmt: skip
     return sorted(_dedupe(found), key=where)
+
+
+# After a person named in a sentence: ", Y" / "und Y" / "sowie Y", a further name without
+# a salutation (one with "Herrn"/"Frau"/"Dr." is found on its own).
+_NEXT_IN_LIST = re.compile(
+    r"(?:\s*[(<][^()<>]{0,120}[)>])?\s*(?:,\s*(?:und\s+|sowie\s+)?|\s+(?:und|sowie|and)\s+)"
+    r"(?!(?:Herrn?|Frau|Dr\.|Prof\.|Mrs?\.?|Ms\.?)\s)(?=[A-ZÄÖÜ])"
+)
+
+
+def _chained_names(sent: str, end: int) -> list[Mention]:
+    """ "meine Kolleginnen Maria Ufer und Eva Rau", "Frau X, Y Z und W V": the names that
+    follow a person in the same list, each with its address in parentheses if written."""
+    out: list[Mention] = []
+    while (nxt := _NEXT_IN_LIST.match(sent, end)) is not None:
+        rest = sent[nxt.end() :]
+        person, used = _take_person(rest, with_salutation=False)
+        tail = re.match(r"(?:\s+(?:[A-ZÄÖÜ&][\w.&/-]*|e\.\s?V\.|eG|mbH|gGmbH))*", rest[used:])
+        segment = rest[:used] + (tail.group(0) if tail else "")
+        if person is None or part_kind(segment) != "person":
+            break  # "…, Kraft Kommunalberatung GmbH": a body, not a further person
+        end = nxt.end() + used
+        em = re.match(r"\s*[(<]\s*(?:E-?Mail:\s*)?(" + _EMAIL.pattern + r")\s*[)>]", sent[end:])
+        out.append(Mention(person, em.group(1).lower() if em else None))
+    return out
 
 
 _LIST_INTRO = re.compile(r":|,?\s+(?:nämlich|und zwar|namely)\s+")
