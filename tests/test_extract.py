@@ -1256,6 +1256,7 @@ def test_the_writer_besides_others(sentence: str, names: list[str]) -> None:
         ("Mitglied des Kreistages Nordsachsen (Die Linke)", "Kreistag Nordsachsen"),
         ("Mitglied des Stadtrates der Stadt Aue-Bad Schlema", "Stadtrat der Stadt Aue-Bad Schlema"),
         ("IHK Ostthüringen zu Gera", "IHK Ostthüringen zu Gera"),
+        ("Metropolregion Mitteldeutschland", "Metropolregion Mitteldeutschland"),
     ],
 )
 def test_council_in_the_genitive_and_chambers(line: str, org: str) -> None:

@@ -300,7 +300,7 @@ _BODY = re.compile(
     # Public companies, agencies and chambers: "Sächsische Energieagentur", "Verbraucherzentrale
     # Sachsen", "Kreiswerke Delitzsch", "Wohnungsbaugenossenschaft", "Fraunhofer-Gesellschaft",
     # "Handwerkskammer", "Umweltbundesamt", "Thüringer Landesverwaltungsamt", "… eG", "… UG".
-    r"|\b(?!daten)\w+bank\b|\bihk\b|\bhwk\b|-zentrum\b|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
+    r"|\b(?!daten)\w+bank\b|\bihk\b|\bhwk\b|\b(?:euro|metropol|planungs)region\b|-zentrum\b|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
     r"|\w*klinikum\b|\w+kammer\b|\w*(?:bundes|landes|verwaltungs)amt\b|\bfraunhofer\b"
     r"|\b(?:technische|kommunale|städtische)\s+werken?\b"
     r"|\b\w*(?:kreis|wasser|energie|versorgungs|verkehrs|gas|gemeinde|stadt)werken?\b"
