@@ -1340,3 +1340,16 @@ def test_body_named_after_each_person_and_not_the_host() -> None:
 def test_further_names_in_the_same_list(sentence: str, names: list[str]) -> None:
     found = mentions(sentence)
     assert [m.person.name for m in found] == names
+
+
+def test_several_names_on_one_form_line_share_the_next_lines() -> None:
+    body = (
+        "Guten Tag,\n\nTeilnehmende: Lotte Brenner und Dr. Aaron Fisch\n"
+        "Organisation: Abwasserzweckverband Pleißetal\n\nGruß\nLotte Brenner\n"
+    )
+    found = attendees(body, frm="Lotte Brenner <l.brenner@azv.example>")
+    assert found == [
+        ("l.brenner@azv.example", "Lotte Brenner", None, "Abwasserzweckverband Pleißetal"),
+        ("l.brenner@azv.example", "Aaron Fisch", "Dr.", "Abwasserzweckverband Pleißetal"),
+    ]
+    assert key_values("Name: Ida Roth, Stadt Gera") == [{"name": "Ida Roth, Stadt Gera"}]

@@ -81,7 +81,7 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("family", r"nachname|familienname|zuname|last name|surname|family name"),
     ("salutation", r"anrede|salutation"),
     ("title", r"titel|title"),
-    ("name", r"name|teilnehmer(?:in|/in|\*in|:in)?|participant|attendee"),
+    ("name", r"name|teilnehmer(?:in|innen|/in|\*in|:in)?|teilnehmende|participants?|attendees?"),
 )  # fmt: skip
 _KV_LINE = re.compile(r"^[\s*\-•]*([A-Za-zÄÖÜäöüß][\w ./,*:-]{0,40}?)\s*(?::|\t)\s*(.*)$")
 _EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
@@ -131,6 +131,13 @@ def key_values(text: str) -> list[dict[str, str]]:
         ):
             # German forms write "Vorname: Karl / Name: Schröder": Name is then the family name.
             fld = "family"
+        several = _several_people(value) if fld == "name" else []
+        if several:  # "Teilnehmende: Jens Lorenz, Maria Ufer": one record each; what follows
+            if current:  # ("Organisation: …") is then shared by everyone listed
+                records.append(current)
+            records.extend({"name": one} for one in several)
+            current = {}
+            continue
         if fld in current or (fld in ("name", "name_rev") and "given" in current):
             records.append(current)
             current = {}
@@ -138,6 +145,21 @@ def key_values(text: str) -> list[dict[str, str]]:
     if current:
         records.append(current)
     return records
+
+
+def _several_people(value: str) -> list[str]:
+    """ "Jens Lorenz, Dr. Maria Ufer und Tom Beck" -> the three names; [] unless every part is
+    a full name (not "Roth, Eva", not "Dr. Eva Roth, Programmbereich Finanzen")."""
+    parts = [p.strip() for p in re.split(r",\s*|;\s*|\s+(?:und|sowie|and|&)\s+", value)]
+    if len(parts) < 2:
+        return []
+    for part in parts:
+        person = parse_person(part)
+        if person is None or part_kind(part) != "person":
+            return []
+        if any(len(w) >= 8 and _UNIT_NOUN.search(w) for w in person.tokens):
+            return []
+    return parts
 
 
 _COLUMNS = re.compile(r"\t|\s{2,}|\s*\|\s*|\s+/\s+|\s*;\s*")
