@@ -1353,3 +1353,15 @@ def test_several_names_on_one_form_line_share_the_next_lines() -> None:
         ("l.brenner@azv.example", "Aaron Fisch", "Dr.", "Abwasserzweckverband Pleißetal"),
     ]
     assert key_values("Name: Ida Roth, Stadt Gera") == [{"name": "Ida Roth, Stadt Gera"}]
+
+
+def test_body_in_parentheses_or_commas_after_a_named_person() -> None:
+    body = (
+        "Hallo,\n\nwir melden Frau Gesa Thal (Kommunale Wohnungsgesellschaft Aue mbH) und Herrn "
+        "Piet Kranz, Verwaltungsgemeinschaft Elstertal, an.\n\nGruß\nOda Fink\nStadt Aue\n"
+    )
+    found = attendees(body, frm="Oda Fink <o.fink@aue.example>")
+    assert [(n, o) for _e, n, _t, o in found] == [
+        ("Gesa Thal", "Kommunale Wohnungsgesellschaft Aue mbH"),
+        ("Piet Kranz", "Verwaltungsgemeinschaft Elstertal"),
+    ]

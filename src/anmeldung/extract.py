@@ -588,6 +588,26 @@ def _org_in_prose(main: str) -> str | None:
     return None
 
 
+_BESIDE = re.compile(
+    r"\s*(?:\(([^()]{2,160})\)|,\s*([A-ZÄÖÜ][^,()]{1,100})(?=,|\s+(?:und|sowie|an)\b|\s*[.;]?$))"
+)
+
+
+def _org_beside(after: str) -> str | None:
+    """ "Herrn X (Stadtwerke Pirna GmbH)", "Frau Y, Gemeinde Dohna, und …": the body written in
+    parentheses or between commas right after a person named in a sentence."""
+    m = _BESIDE.match(after)
+    if not m:
+        return None
+    for part in (m.group(1) or m.group(2)).split(","):
+        if _EMAIL.search(part):
+            continue
+        org, what = organisation_of(part)
+        if what == "org" and org:
+            return org
+    return None
+
+
 def _org_of_phrase(m: re.Match[str]) -> str | None:
     """The body in an _ORG_PHRASE_ANY match, in the nominative ("den Stadtwerken" ->
     "Stadtwerke"), or None when the words name no body."""
@@ -1062,7 +1082,7 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             gap = len(sent[end:]) - len(sent[end:].lstrip(" ,"))
             at = _ORG_PHRASE_ANY.match(sent, end + gap)
             at = at if at and not at.group(0).startswith("für") else None
-            own_org = _org_of_phrase(at) if at else None
+            own_org = _org_of_phrase(at) if at else _org_beside(sent[end:])
             # "Irina Wójcik-Schmid, B.A. (irina.wojcik@…)": a short degree may come between.
             em = re.match(
                 r"(?:,\s*[^,()<>]{1,12}?)?\s*[(<]\s*(?:E-?Mail:\s*)?("
