@@ -1365,3 +1365,15 @@ def test_body_in_parentheses_or_commas_after_a_named_person() -> None:
         ("Gesa Thal", "Kommunale Wohnungsgesellschaft Aue mbH"),
         ("Piet Kranz", "Verwaltungsgemeinschaft Elstertal"),
     ]
+
+
+def test_we_registering_a_list_of_others_and_the_writer_as_an_item() -> None:
+    others = (
+        "Hallo,\n\nwir möchten folgende Mitarbeiterinnen anmelden:\n- Jule Harms\n- Greta Voss\n"
+        "\nGruß\nMaren Kuhl\nGemeinde Lindholz\n"
+    )
+    found = attendees(others, frm="Maren Kuhl <m.kuhl@lindholz.example>")
+    assert [n for _e, n, _t, _o in found] == ["Jule Harms", "Greta Voss"]
+    with_me = others.replace("- Greta Voss\n", "- Greta Voss\n- und ich selbst\n")
+    found = attendees(with_me, frm="Maren Kuhl <m.kuhl@lindholz.example>")
+    assert [n for _e, n, _t, _o in found] == ["Jule Harms", "Greta Voss", "Maren Kuhl"]

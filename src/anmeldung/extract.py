@@ -884,6 +884,11 @@ _OFFICE_WE = re.compile(
     # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": theirs, not ours.
     r"|\bwir\b(?=[^.!?]{0,40}\b(?:die|seine|ihre|deren)\s+(?:anmeldung|teilnahme|zusage)(?:en)?"
     r"\s+(?:von|für)\s)(?![^.!?]*\b(?:uns|unsere)\b)"
+    # "wir möchten folgende Kollegen anmelden:", "müssen wir folgende Personen abmelden:"
+    r"|\bwir\b(?=[^.!?:]{0,40}\b(?:folgende|die folgenden)\s+(?:personen|kolleg\w*|teilnehm\w*"
+    r"|mitarbeit\w*|damen|herren)\b[^.!?:]{0,30}\b(?:an|ab)melden\b)(?![^.!?]*\b(?:uns|unsere)\b)"
+    r"|\b(?:folgende|die folgenden)\s+(?:personen|kolleg\w*|teilnehm\w*|mitarbeit\w*|damen"
+    r"|herren)\b[^.!?:]{0,40}\bwir\b(?![^.!?]*\b(?:uns|unsere)\b)"
 )
 # "Ich selbst … komme nicht mit": the writer says they are not among the people registered.
 _NOT_ME = re.compile(
@@ -1141,6 +1146,10 @@ def _chained_names(sent: str, end: int) -> list[Mention]:
     return out
 
 
+_SELF_ITEM_LINE = re.compile(
+    r"(?i)^\s*(?:(?:[-*•–·]|\d{1,2}[.)])\s*(?:und\s+|sowie\s+)?|(?:und|sowie)\s+)(?:mich|ich)"
+    r"(?:\s+selbst)?\s*(?:[,.(]|$)"
+)
 _LIST_INTRO = re.compile(r":|,?\s+(?:nämlich|und zwar|namely)\s+")
 _SELF_ITEM = re.compile(r"(?i)^(?:ich|mich|meine wenigkeit|myself|me|i)(?:\s+selbst)?$")
 _LIST_SEP = re.compile(r",\s*|\s+(?:und|sowie|and|as well as|&)\s+")
@@ -1380,6 +1389,8 @@ def _merge_sender(
         )
         for i, s in enumerate(sents)
     )
+    # "• und mich selbst, Sandra Oetken": the writer as an item of the list
+    selfish = selfish or any(_SELF_ITEM_LINE.match(line) for line in main.split("\n"))
     if selfish:
         me = _attendee(sender.email, sender.person, sender.organisation, sender.function,
                        sender.confidence)  # fmt: skip
@@ -1463,7 +1474,7 @@ def _self_position(main: str) -> str:
         r"|(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir)\b",
         main,
     )
-    n = re.search(r"(?i)\b(?:Herrn?|Frau|Kolleg|Mr|Ms|Dr\.)", main)
+    n = re.search(r"(?im)\b(?:Herrn?|Frau|Kolleg|Mr|Ms|Dr\.)|^\s*(?:[-*•–·]|\d{1,2}[.)])\s", main)
     return "first" if m and (n is None or m.start() < n.start()) else "last"
 
 
