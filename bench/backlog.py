@@ -93,6 +93,17 @@ def measure(srv: Servers, size: int, report: Report, profile: Path | None = None
     report.add(
         Figure(
             "backlog",
+            "poll CPU, user + system (s)",
+            size,
+            poll.cpu_seconds,
+            "s",
+            baseline=base.cpu_seconds,
+            extra={"ms_per_mail": round(1000 * poll.cpu_seconds / size, 2)},
+        )
+    )
+    report.add(
+        Figure(
+            "backlog",
             "poll peak RSS (MB)",
             size,
             poll.max_rss_mb,

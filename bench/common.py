@@ -187,10 +187,14 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
+    # User + system CPU time of that child alone: on a shared machine the wall time grows with
+    # the load, the CPU a process needed much less.
+    cpu_seconds: float = 0.0
 
 
 def run_timed(argv: Sequence[str], *, check: bool = True, cwd: Path | None = None) -> Run:
-    """Run ``argv``; wall time and the peak RSS of that child alone (wait4, no psutil)."""
+    """Run ``argv``; wall time, and the peak RSS and CPU time of that child alone (wait4, no
+    psutil)."""
     env = {k: v for k, v in os.environ.items() if k != "ANMELDUNG_CONFIG"}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -206,6 +210,7 @@ def run_timed(argv: Sequence[str], *, check: bool = True, cwd: Path | None = Non
             proc.returncode,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
+            usage.ru_utime + usage.ru_stime,
         )
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr[-3000:]}")

@@ -737,3 +737,124 @@ def test_forwards_status_questions_and_notes(subject: str, body: str, kind: str)
 def test_german_registrieren_is_a_registration() -> None:
     body = "Guten Tag,\n\nkönnten Sie bitte meine Kollegin und mich für den Fachtag registrieren?\n"
     assert run(mail("Subject: Fachtag Wärme", body)).kind == "registration"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "kind"),
+    [
+        # Swabian/Bavarian: "i bin" for "ich bin", "net"/"ned" for "nicht"
+        (
+            "AW: Einladung",
+            "Servus,\n\ni bin bis 12. Mai auf Dienstreise. Ihre Mail wird ned gelesen.\n",
+            "auto_reply",
+        ),
+        ("Forum", "Griaß Eich,\n\nmia kemma zu dritt, Gruß aus Passau.\n", "registration"),
+        ("Kongress", "Hallo,\n\ni komm gern, mit Begleitung.\n", "registration"),
+        ("Kongress", "Hallo,\n\nmir kommet leider net.\n", "cancellation"),
+    ],
+)
+def test_dialect_yeses_and_out_of_office(subject: str, body: str, kind: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "kind"),
+    [
+        ("Forum", "Madame, Monsieur,\n\nje souhaite m'inscrire au forum.\n", "registration"),
+        ("Forum", "Bonjour,\n\nnous serons présents à deux.\n", "registration"),
+        (
+            "Forum du 3 mai",
+            "Bonjour,\n\nmalheureusement je ne pourrai pas venir le 3 mai.\n",
+            "cancellation",
+        ),
+        ("Désinscription", "Bonjour,\n\nmerci de me désinscrire.\n", "cancellation"),
+        ("Forum", "Bonjour,\n\nnous devons annuler la participation de M. Roux.\n", "cancellation"),
+    ],
+)
+def test_french_registrations_and_cancellations(subject: str, body: str, kind: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == kind
+
+
+def test_registered_already_with_a_long_role_then_a_question_is_other() -> None:
+    body = (
+        "Guten Tag,\n\nich bin in meiner Eigenschaft als Vorsitzende des Finanzausschusses des "
+        "Kreistags für die Tagung angemeldet. Kann meine Referentin mitkommen, ohne sich "
+        "eigens anzumelden?\n"
+    )
+    assert run(mail("Subject: Frage zur Begleitung", body)).kind == "other"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # standard German "mir kommen Zweifel" is no dialect yes
+        ("Guten Tag,\n\nmir kommen Zweifel, ob der Termin hält. Wann beginnt es?\n", "other"),
+        ("Guten Tag,\n\nich komme mit dem Zug. Gibt es Parkplätze am Bahnhof?\n", "other"),
+        # "ich bin dabei und habe … angemeldet" still says yes
+        (
+            "Hallo,\n\nich bin dabei und habe meinen Kollegen gleich mit angemeldet.\n",
+            "registration",
+        ),
+    ],
+)
+def test_dialect_and_registered_rules_leave_plain_german_alone(body: str, kind: str) -> None:
+    assert run(mail("Subject: Kongress", body)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Réponse automatique : Forum", "Bonjour,\n\nmerci pour votre message.\n"),
+        (
+            "Re: Forum",
+            "Bonjour,\n\nje suis absente jusqu'au 9 mai. Je vous répondrai dès mon retour.\n",
+        ),
+    ],
+)
+def test_french_out_of_office(subject: str, body: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == "auto_reply"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hello,\n\nI sent my registration on Monday. Has it arrived?\n",
+        "Dear team,\n\ndid you receive my registration form? I have had no reply.\n",
+        "Hi,\n\nis a separate registration needed for my assistant?\n",
+    ],
+)
+def test_english_status_questions_are_other(body: str) -> None:
+    assert run(mail("Subject: Question", body)).kind == "other"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (
+            "Hallo,\n\nich habe meine Anmeldung vor zwei Wochen geschickt. Ist sie angekommen?\n",
+            "other",
+        ),
+        (
+            "Hallo,\n\nanbei habe ich Ihnen das Anmeldeformular für uns beide geschickt.\n",
+            "registration",
+        ),
+    ],
+)
+def test_a_registration_sent_before_is_no_new_one(body: str, kind: str) -> None:
+    assert run(mail("Subject: Forum", body)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("Grüezi,\n\ni chume gärn a d Tagig.\n", "registration"),
+        ("Grüezi,\n\nleider chume n i nöd.\n", "cancellation"),
+        ("Grüezi,\n\ni chume leider nöd.\n", "cancellation"),
+        ("Goedendag,\n\nhierbij meld ik me aan voor het congres.\n", "registration"),
+        ("Goedendag,\n\nik kan helaas niet komen.\n", "cancellation"),
+        ("Buongiorno,\n\nparteciperò volentieri al convegno.\n", "registration"),
+        ("Buongiorno,\n\npurtroppo devo disdire la mia iscrizione.\n", "cancellation"),
+    ],
+)
+def test_swiss_dutch_and_italian_intent(body: str, kind: str) -> None:
+    assert run(mail("Subject: Tagung", body)).kind == kind

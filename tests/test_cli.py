@@ -308,6 +308,29 @@ def test_list_shows_registrations(initialised: Path) -> None:
     assert "1 confirmed of 100 places" in table.stdout
 
 
+def test_list_shows_strangers_markup_as_text(initialised: Path) -> None:
+    """rich reads "[/]" as a closing tag (the whole table failed with MarkupError) and
+    "[link=…]" as a terminal hyperlink: values from mail are printed as they are."""
+    db = Database(f"sqlite:///{initialised.parent / 'anmeldung.db'}")
+    with db.transaction() as s:
+        s.add(
+            Registration(
+                email="eva@x.example",
+                contact_email="eva@x.example",
+                name="Eva [bold]Klein[/]",
+                organisation="Stadt [/] Bonn [link=http://evil.example]klick[/link]",
+                registered_at=dt.datetime(2027, 1, 5, 8, 30, tzinfo=dt.UTC),
+            )
+        )
+    db.dispose()
+    table = invoke("--config", str(initialised), "list")
+    assert table.exit_code == 0, table.output
+    flat = " ".join(table.stdout.split())
+    assert "Eva [bold]Klein[/]" in flat
+    assert "[link=http://evil.example]klick[/link]" in flat.replace(" ", "")
+    assert "\x1b]8;" not in table.stdout  # no OSC 8 hyperlink
+
+
 def test_list_pages_in_registration_order(initialised: Path) -> None:
     db = Database(f"sqlite:///{initialised.parent / 'anmeldung.db'}")
     with db.transaction() as s:
@@ -395,3 +418,28 @@ def test_parse_uses_our_addresses_from_the_config(tmp_path: Path) -> None:
     assert without["attendees"] != []  # without config nothing is known to be ours
     assert with_config["kind"] != "registration"  # with it, our own mail is never answered
     assert with_config["attendees"] == []
+
+
+def test_accuracy_over_several_folders(tmp_path: Path) -> None:
+    """Each folder on its own line, then all together: counts add up, failures name the folder."""
+    here = Path(__file__).parent
+    one = invoke("accuracy", str(here / "heldout2"), "--json")
+    two = invoke("accuracy", str(here / "heldout3"), "--json")
+    both = invoke("accuracy", str(here / "heldout2"), str(here / "heldout3"), "--json")
+    assert both.exit_code == 0, both.output
+    a, b, ab = (json.loads(r.stdout) for r in (one, two, both))
+    assert ab["messages"] == a["messages"] + b["messages"] == 70
+    for fld, counts in ab["fields"].items():
+        assert counts["right"] == a["fields"][fld]["right"] + b["fields"][fld]["right"]
+        assert counts["total"] == a["fields"][fld]["total"] + b["fields"][fld]["total"]
+    assert ab["folders"]["heldout2"]["fields"] == a["fields"]
+    assert "failures" not in ab["folders"]["heldout3"]
+    assert all(f["file"].startswith(("heldout2/", "heldout3/")) for f in ab["failures"])
+    assert len(ab["failures"]) == len(a["failures"]) + len(b["failures"])
+
+    table = invoke("accuracy", str(here / "heldout2"), str(here / "heldout3"))
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["folder", "msgs", "kind"]
+    assert lines[1].split()[:2] == ["heldout2", "30"]
+    assert lines[3].split()[:2] == ["all", "70"]
+    assert "70 messages" in table.stdout

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -362,3 +363,79 @@ def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
     terminal = _on_a_terminal(config, "export", "--person", "a@b.example")
     assert "searching messages" in terminal
     assert '"messages": []' in terminal
+
+
+def _pg_rows_mentioning(url: str, needle: str) -> list[str]:
+    """Every table.column of the public schema with a live value containing ``needle``."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    found = []
+    try:
+        with engine.connect() as conn:
+            columns = conn.execute(
+                text(
+                    "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = 'public'"
+                )
+            ).all()
+            for table, column, data_type in columns:
+                if data_type == "bytea":
+                    where = f"position(convert_to(:n, 'UTF8') in \"{column}\") > 0"
+                else:
+                    where = f"lower(\"{column}\"::text) LIKE '%' || :n || '%'"
+                # Identifiers from information_schema, not from input; the needle is bound.
+                sql = f'SELECT count(*) FROM "{table}" WHERE {where}'  # noqa: S608
+                n = conn.scalar(text(sql), {"n": needle})
+                if n:
+                    found.append(f"{table}.{column}")
+    finally:
+        engine.dispose()
+    return found
+
+
+def test_forget_on_postgresql_leaves_no_row_version(
+    servers: MailServers, tmp_path: Path, pg_server: Any
+) -> None:
+    """On PostgreSQL an erased row's old version stays in the table (and TOAST) files until
+    VACUUM; forget rewrites the tables, so after a checkpoint no file of the database holds
+    the address (the server's WAL aside, which it recycles)."""
+    name = f"forget{os.getpid()}"
+    url = pg_server.create_database(name)
+    try:
+        config = write_config(tmp_path / "anmeldung.toml", servers, capacity=2, db_url=url)
+        run_cli(config, "init")
+        who, first = registration_mail(1)
+        other, second = registration_mail(2)
+        _deliver(servers, first, second)
+        run_cli(config, "poll")
+        servers.smtp.wait_for(2)
+        pg_server.execute("CHECKPOINT")
+        dboid = db_count(url, "SELECT oid FROM pg_database WHERE datname = current_database()")
+        files = pg_server.data_dir / "base" / str(dboid)
+        assert _files_mentioning(files, who), "the test needs the address on disk first"
+        assert _pg_rows_mentioning(url, who)
+
+        result = run_cli(config, "forget", who)
+        assert "registrations erased: #1" in result.out, result.out
+        assert "database: tables rewritten (VACUUM FULL)" in result.out, result.out
+        pg_server.execute("CHECKPOINT")
+        assert _pg_rows_mentioning(url, who) == []
+        assert _files_mentioning(files, who) == []
+        # The other person is untouched, on disk and in the rows.
+        assert _files_mentioning(files, other)
+        assert _pg_rows_mentioning(url, other)
+        assert db_count(url, "SELECT count(*) FROM registrations") == 2
+    finally:
+        pg_server.drop_database(name)
+
+
+def db_count(url: str, sql: str) -> int:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(text(sql)) or 0)
+    finally:
+        engine.dispose()

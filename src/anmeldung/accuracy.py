@@ -181,6 +181,43 @@ def format_report(report: AccuracyReport) -> str:
     return "\n".join(lines)
 
 
+def combine(reports: dict[str, AccuracyReport]) -> AccuracyReport:
+    """One report over several folders: counts added, failures named "folder/file"."""
+    total = AccuracyReport()
+    for folder, r in reports.items():
+        total.messages += r.messages
+        total.injected += r.injected
+        total.review += r.review
+        pairs = (
+            (r.right, total.right),
+            (r.total, total.total),
+            (r.alone_right, total.alone_right),
+            (r.alone_total, total.alone_total),
+        )
+        for src, dst in pairs:
+            for k, v in src.items():
+                dst[k] += v
+        total.failures += [
+            Failure(f"{folder}/{f.file}", f.field, f.expected, f.got) for f in r.failures
+        ]
+        total.alone_failures += [
+            Failure(f"{folder}/{f.file}", f.field, f.expected, f.got) for f in r.alone_failures
+        ]
+    return total
+
+
+def format_summary(reports: dict[str, AccuracyReport]) -> str:
+    """One line per folder and one for all of them: messages and each field's percentage."""
+    width = max(len("all"), *(len(name) for name in reports))
+    head = f"{'folder':<{width}}{'msgs':>6}" + "".join(f"{f[:5]:>8}" for f in FIELDS)
+    lines = [head + f"{'inj.':>6}"]
+    rows = {**reports, "all": combine(reports)}
+    for name, r in rows.items():
+        pcts = "".join(f"{100 * r.ratio(f):>7.1f}%" for f in FIELDS)
+        lines.append(f"{name:<{width}}{r.messages:>6}{pcts}{r.injected:>6}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     folder = Path(args[0]) if args else Path("tests/labelled")

@@ -427,7 +427,8 @@ _OOO_SUBJECT = re.compile(
     r"|out of (?:the )?office|automatic reply|auto[- ]?reply|autoreply|auto[- ]?response"
     r"|automatische rückantwort|automatische benachrichtigung|vacation (?:reply|notice)"
     r"|urlaubsbenachrichtigung|urlaubsnotiz|\bOOO\b|away from (?:the )?office"
-    r"|nicht im büro|außer haus|ausser haus|abwesend bis|^abwesend:)"
+    r"|nicht im büro|außer haus|ausser haus|abwesend bis|^abwesend:"
+    r"|réponse automatique|message d'absence|absente? du bureau)"
 )
 # Phrases only robots write; they decide alone.
 _AUTO_BODY_STRONG = re.compile(
@@ -436,24 +437,33 @@ _AUTO_BODY_STRONG = re.compile(
     r"|this is an? (?:automatic|automated|auto-generated) (?:reply|response|message)"
     r"|this (?:message|e-?mail) (?:was|has been) (?:automatically|auto-?)generated"
     r"|automatische antwort|abwesenheitsnotiz|automatic reply"
+    r"|ceci est une réponse automatique|ce message est envoyé automatiquement"
     r"|dies ist eine automatisch (?:erzeugte|generierte|erstellte|versandte) (?:nachricht|e-?mail"
     r"|antwort|benachrichtigung)|unter der vorgangsnummer\b)"
 )
 # Phrases a person may also write ("I am out of office next week, but register me"): they decide
 # only when the text has no registration or cancellation words.
 _AUTO_BODY_WEAK = re.compile(
-    r"(?i)(?:\b(?:ich bin|bin ich|i am|i'm|i will be|ich befinde mich)\b(?:[^.\n]|(?<=\d)\.){0,80}?"
+    # Dialect: Swabian/Bavarian "i bin", "net"/"ned" for "nicht".
+    r"(?i)(?:\b(?:ich bin|bin ich|i bin|bin i|i am|i'm|i will be|ich befinde mich)\b"
+    r"(?:[^.\n]|(?<=\d)\.){0,80}?"
     r"(?:nicht im büro|nicht im hause|außer haus|ausser haus|abwesend|nicht erreichbar|im urlaub"
     r"|in (?:elternzeit|mutterschutz|elternurlaub|kur|reha)\b|auf dienstreise|in urlaub"
     r"|nicht im dienst"
     r"|out of (?:the )?office|on (?:vacation|holiday|annual leave|leave)|away from (?:the|my)"
     r" (?:office|desk)|currently away|not in the office)"
     r"|\bout of (?:the )?office\b|\bthank you for your (?:e-?mail|message)\. i am\b"
+    # French: "je suis absente jusqu'au 3 mai", "je serai en congé"
+    r"|\bje (?:suis|serai)\s+(?:actuellement\s+)?(?:absente?|en congés?|en vacances"
+    r"|en déplacement)\b"
+    r"|\bdès mon retour\b|\bà mon retour\b"
     r"|\bvielen dank für ihre (?:e-?mail|nachricht)\. ich bin\b"
     r"|\b(?:nach meiner rückkehr|after my return|upon my return)\b"
     r"|\bwird nicht (?:automatisch )?weitergeleitet\b|\bwill not be forwarded\b"
-    r"|\bwird\b[^.\n]{0,30}\bnicht\b[^.\n]{0,20}\b(?:gelesen|weitergeleitet|bearbeitet)\b"
-    r"|\blese (?:meine|ihre) (?:e-?mails|nachrichten|post)\b(?:[^.\n]){0,30}\bnicht\b)"
+    r"|\bwird\b[^.\n]{0,30}\b(?:nicht|net|ned)\b[^.\n]{0,20}\b(?:gelesen|weitergeleitet"
+    r"|bearbeitet)\b"
+    r"|\bles\w* (?:meine|ihre) (?:e-?mails|mails|nachrichten|post)\b(?:[^.\n]){0,30}"
+    r"\b(?:nicht|net|ned)\b)"
 )
 _TICKET_SUBJECT = re.compile(
     r"(?i)(?:\[(?:ticket|case|request|anfrage|vorgang|incident)\s*(?:#|nr\.?|no\.?|:)?\s*\d+\]"
@@ -507,7 +517,18 @@ _CANCEL = re.compile(
     r"|\b(?:can't|cannot|won't|unable to) (?:be able to )?(?:attend|make it|come)\b"
     r"|\bwithdraw (?:my|our) registration\b"
     # Bavarian: "i ko ned kemma", "streichts mi vo da Listn"
-    r"|\b(?:ned|net)\s+(?:kemma|kumma|kommen)\b|\bstreich\w*\s+(?:mi|mich|uns)\b"
+    r"|\b(?:ned|net)\s+(?:kemma|kumma|kommen)\b"
+    r"|\b(?:kommet|kommed|kemmet|kemma|kumma|komm|kumm)\b[^.\n]{0,20}\b(?:ned|net)\b"
+    r"|\bstreich\w*\s+(?:mi|mich|uns)\b"
+    # French: "annuler mon inscription", "je ne pourrai pas venir", "me désinscrire"
+    r"|\bannul(?:er|e|ons|ez)\b[^.\n]{0,40}\b(?:inscription|participation|réservation|venue)\b"
+    r"|\bannulation\b|\bdésinscri\w*|\bme désister\b"
+    r"|\b(?:ne|n')\s*(?:pourrai|pourrons|pourra|pourrais|pourrions|peux|pouvons|peut)\s+(?:pas|plus)"
+    r"\s+(?:venir|participer|assister|être présente?s?)\b"
+    # Swiss German "chume nöd", Dutch "afmelden", "kan helaas niet komen", Italian "disdire"
+    r"|\b(?:chume|chömed|chömmed)\s+(?:\w+\s+){0,2}(?:nöd|nid|ned)\b|\bafmeld\w*"
+    r"|\b(?:kan|kunnen)\s+(?:helaas\s+)?niet\s+(?:komen|deelnemen|aanwezig zijn)\b"
+    r"|\bdisdir\w*|\bannullare\b|\bnon (?:potrò|potremo|posso) (?:partecipare|venire)\b"
     r"|\bschaffe es\b[^.\n]{0,30}\bnicht\b|\bbitte streichen\b)"
 )
 _REGISTER = re.compile(
@@ -520,6 +541,11 @@ _REGISTER = re.compile(
     r"|^\s*(?:sehr\s+)?gerne?\s+dabei\b"
     r"|\b(?:ich komme?|komme? ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
     r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$|zu (?:zweit|dritt|viert|fünft)\b))"
+    # Swabian/Bavarian "mir kommet", "mia kemma", "i komm gern": dialect "wir"/"ich" + kommen
+    r"|\b(?:mir|mia)\s+(?:kommet|kommed|kemmet|kemma|kumma)\b"
+    r"(?!\s+(?:\w+\s+)?(?:nicht|net|ned)\b)"
+    r"|\b(?:i|ich)\s+(?:komm|kumm|kimm)(?:e|a)?\b"
+    r"(?=\s*(?:[.!]|$|gern|zu (?:zweit|zwoit|dritt|viert)))"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
     r"|\bnotieren sie (?:mich|uns)\b|\bmerken sie (?:mich|uns)\b[^.\n!?]{0,60}\bvor\b|\bvormerk\w*"
     r"|\b(?:platz|plätze)\b[^.\n!?]{0,30}?\breservier\w*"
@@ -533,7 +559,17 @@ _REGISTER = re.compile(
     r"|\bteilnahme\b|\bteilnehmen\b|\bteilnehmer(?:in|innen|n)?\b"
     r"|\bregistrier(?:e|en|t|ung)\b"  # German: "registrieren Sie mich", "Registrierung"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
-    r"|\bwould like to (?:join|participate)\b|\bparticipat\w*)"
+    r"|\bwould like to (?:join|participate)\b|\bparticipat\w*"
+    # French: "je souhaite m'inscrire", "je participerai", "je serai présente"
+    r"|\bm['’]inscri\w*|\bnous inscri\w*|\binscrivez[- ](?:moi|nous)\b|\bparticiper\w*"
+    r"|\b(?:je serai|nous serons) présente?s?\b"
+    # Swiss German "i chume gärn", "mir chömed"; Dutch "ik meld me aan", "aanmelding",
+    # "ik kom graag"; Italian "mi iscrivo", "iscrizione", "parteciperò"
+    r"|\b(?:i|ich)\s+chume\b(?!\s+(?:\w+\s+)?(?:nöd|nid|ned)\b)"
+    r"|\bmir\s+(?:chömed|chömmed)\b(?!\s+(?:\w+\s+)?(?:nöd|nid|ned)\b)"
+    r"|\baanmeld\w*|\bmeld\w*\s+(?:ik\s+|wij\s+|we\s+)?(?:me|mij|ons)\s+aan\b"
+    r"|\b(?:ik kom|wij komen|we komen)\s+graag\b"
+    r"|\bmi iscriv\w*|\biscrizione\b|\bparteciper\w*)"
 )
 
 
@@ -592,9 +628,20 @@ _NOT_NEW = re.compile(
     r"|confirmed)\b"
     r"|\b(?:habe|hatte|hatten)\s+(?:ich\s+|wir\s+)?(?:mich|uns)\b" + _G + r"{0,60}?\bangemeldet\b"
     r"|\bdoppelt\s+an(?:zu)?melden\b"
-    r"|\b(?:ich bin|wir sind)\b[^.!?\n]{0,60}\bangemeldet\b"
+    # (a long role in between, "ich bin als … für die Tagung angemeldet", but not "ich bin
+    # dabei und habe … angemeldet")
+    r"|\b(?:ich bin|wir sind|bin ich|sind wir)\b(?:(?!\b(?:dabei|und|sowie|aber|habe|haben)\b)"
+    r"[^.!?]){0,110}\bangemeldet\b"
     r"|\b(?:i|we)\s+(?:have\s+|'ve\s+)?(?:already\s+)?registered\b"
     r"|\b(?:i am|i'm|we are|we're)\s+(?:already\s+)?registered\b"
+    # "I sent my registration on Monday", "ich habe meine Anmeldung letzte Woche geschickt": a
+    # sentence with a registration noun, a verb of sending and a time before now.
+    r"|(?:^|(?<=[.!?\n]))(?=[^.!?\n]*\b(?:last week|yesterday|ago|on (?:mon|tues|wednes|thurs"
+    r"|fri)day|earlier|already|letzte[nr]? woche|vorige[nr]? woche|vergangene[nr]? woche|gestern"
+    r"|vorgestern|bereits|schon|vor (?:\w+ )?(?:tagen|wochen)|am (?:montag|dienstag|mittwoch"
+    r"|donnerstag|freitag))\b)(?=[^.!?\n]*\b(?:registration|anmeldung|anmeldeformular)\b)"
+    r"[^.!?\n]*\b(?:sent|submitted|e-?mailed|mailed|geschickt|gesendet|gesandt|übermittelt"
+    r"|abgeschickt|eingereicht)\b[^.!?\n]*"
     r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
     r"|\b" + _REG_WORD + r"\b[^,;.!?\n]{0,30}?\b(?:nicht|not)\b"
 )
@@ -604,7 +651,8 @@ _NOT_NEW = re.compile(
 _CAN_I_STILL = re.compile(
     r"(?i)[^.!?\n]*\b(?:noch möglich|noch offen|noch frei|noch plätze|kann man|still (?:possible"
     r"|open)|any (?:places|seats) left|angekommen|eingegangen|erhalten|nötig|notwendig"
-    r"|erforderlich)\b[^.!?\n]*\?"
+    r"|erforderlich|receive[d]?|arrived?|come through|gone through|necessary|needed|required"
+    r"|bien reçue?|arrivée?)\b[^.!?\n]*\?"
 )
 
 

@@ -214,16 +214,20 @@ def list_(
 def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config: Config) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     tz = config.schedule.tz
-    table = Table(title=config.event.name, show_lines=False)
+    # Every value as Text, never as a markup string: names and organisations come from
+    # strangers' mail, and rich would read "[/]" as a closing tag (MarkupError: the whole list
+    # fails) and "[link=…]…[/link]" as a clickable terminal hyperlink.
+    table = Table(title=Text(config.event.name), show_lines=False)
     # Addresses and times must stay whole (people copy them); names and organisations may wrap.
     for col in ("#", "Status", "Name", "Organisation", "Email", "Registered", "Confirmed"):
         wraps = col in ("Name", "Organisation")
         table.add_column(col, overflow="fold", no_wrap=not wraps, ratio=2 if wraps else None)
     for r in rows:
         name = " ".join(x for x in (r["title"], r["name"]) if x) or "–"
-        table.add_row(
+        cells = (
             str(r["id"]),
             # A bounced confirmation: the organiser must see that this person was not reached.
             r["status"] + (" (unreachable)" if r.get("unreachable_at") else ""),
@@ -235,6 +239,7 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
             if r["confirmation_sent_at"]
             else "not yet",
         )
+        table.add_row(*(Text(cell) for cell in cells))
     console = Console(width=None if sys.stdout.isatty() else 140)
     console.print(table)
     cap = config.event.capacity
@@ -244,7 +249,7 @@ def _print_table(rows: Sequence[dict[str, Any]], totals: dict[str, int], config:
         + f", {totals['waitlisted']} waiting, {totals['cancelled']} cancelled"
         + (f" ({totals['erased']} of them erased, not listed)" if totals.get("erased") else "")
     )
-    console.print(summary)
+    console.print(summary, markup=False)
 
 
 @contextlib.contextmanager
@@ -434,7 +439,7 @@ def _print_erasure(erasure: Any, dry_run: bool) -> None:
             "(their mail goes out with the next poll)"
         )
     if erasure.database:
-        click.echo(f"database file: {erasure.database}")
+        click.echo(f"database: {erasure.database}")
 
 
 @cli.command()
@@ -676,36 +681,55 @@ def import_(state: State, paths: tuple[Path, ...], no_send: bool) -> None:
 
 @cli.command()
 @click.argument(
-    "folder",
-    required=False,
-    default="tests/labelled",
+    "folders",
+    metavar="[FOLDER]...",
+    nargs=-1,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def accuracy(folder: Path, as_json: bool) -> None:
-    """Score classification and extraction on a labelled folder.
+def accuracy(folders: tuple[Path, ...], as_json: bool) -> None:
+    """Score classification and extraction on labelled folders.
 
-    FOLDER defaults to tests/labelled.
+    FOLDER defaults to tests/labelled. With several folders, a line per folder and one for all
+    of them comes first, then the combined figures and every failure as folder/file.
 
-    The folder holds .eml files and expected.json; no config, database or network is used.
+    A folder holds .eml files and expected.json; no config, database or network is used.
     """
-    from .accuracy import FIELDS, format_report, measure
+    from .accuracy import combine, format_report, format_summary, measure
 
-    report = measure(folder)
+    paths = folders or (Path("tests/labelled"),)
+    names = [p.name or str(p) for p in paths]
+    if len(set(names)) != len(names):
+        names = [str(p) for p in paths]
+    reports = {name: measure(path) for name, path in zip(names, paths, strict=True)}
+    report = combine(reports) if len(reports) > 1 else reports[names[0]]
     if as_json:
-        figures = {
-            "messages": report.messages,
-            "fields": {f: {"right": report.right[f], "total": report.total[f]} for f in FIELDS},
-            "injected": report.injected,
-            "to_review": report.review,
-            "failures": [
-                {"file": x.file, "field": x.field, "expected": x.expected, "got": x.got}
-                for x in report.failures
-            ],
-        }
+        figures = _accuracy_json(report)
+        if len(reports) > 1:
+            figures["folders"] = {
+                name: {k: v for k, v in _accuracy_json(r).items() if k != "failures"}
+                for name, r in reports.items()
+            }
         click.echo(json.dumps(figures, ensure_ascii=False, indent=2, default=str))
         return
+    if len(reports) > 1:
+        click.echo(format_summary(reports) + "\n")
     click.echo(format_report(report))
+
+
+def _accuracy_json(report: Any) -> dict[str, Any]:
+    from .accuracy import FIELDS
+
+    return {
+        "messages": report.messages,
+        "fields": {f: {"right": report.right[f], "total": report.total[f]} for f in FIELDS},
+        "injected": report.injected,
+        "to_review": report.review,
+        "failures": [
+            {"file": x.file, "field": x.field, "expected": x.expected, "got": x.got}
+            for x in report.failures
+        ],
+    }
 
 
 @cli.command()

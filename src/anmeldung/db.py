@@ -187,10 +187,13 @@ class Database:
         secure_delete already zeroes freed content; VACUUM also drops the old page images, and
         a TRUNCATE checkpoint empties the -wal file. A reader holding an old snapshot (the
         worker in mid-poll) can keep the checkpoint from finishing; the next one completes it.
-        PostgreSQL keeps dead row versions until VACUUM too; its autovacuum handles that.
+        PostgreSQL keeps dead row versions (the erased name, the raw mail in TOAST) in the
+        table files until VACUUM; see _scrub_postgresql().
         """
+        if self.engine.dialect.name == "postgresql":
+            return self._scrub_postgresql()
         if self.engine.dialect.name != "sqlite":
-            return "left to the database server (autovacuum)"
+            return "left to the database server"
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -201,6 +204,47 @@ class Database:
         if busy:
             return "vacuumed; the WAL is emptied at the next checkpoint (another reader is busy)"
         return "vacuumed, WAL emptied"
+
+    # The tables that hold personal data and are blanked by an erasure (privacy.apply).
+    _ERASED_TABLES = ("registrations", "messages", "outbox")
+
+    def _scrub_postgresql(self) -> str:
+        """Rewrite the erased tables with VACUUM FULL, which leaves no dead row version of the
+        blanked rows in the table, TOAST or index files (plain VACUUM only marks the space free
+        to reuse, so the bytes would stay on disk until overwritten).
+
+        VACUUM FULL locks each table while it copies it (a second or so for thousands of rows):
+        a busy worker waits that long; behind a long transaction it gives up after the lock
+        timeout rather than stall the worker, and running forget again finishes it. PostgreSQL's
+        WAL keeps the old versions until its segments are recycled; that is the server's to
+        manage (and its backups').
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                owned = set(
+                    conn.execute(
+                        text(
+                            "SELECT c.relname FROM pg_class c "
+                            "WHERE c.relname = ANY(:names) AND c.relkind = 'r' "
+                            "AND pg_has_role(current_user, c.relowner, 'USAGE') "
+                            "AND c.relnamespace = to_regnamespace(current_schema())::oid"
+                        ),
+                        {"names": list(self._ERASED_TABLES)},
+                    ).scalars()
+                )
+                if owned != set(self._ERASED_TABLES):
+                    # VACUUM would only warn and skip a table someone else owns.
+                    return (
+                        "left to the database server (autovacuum): only the tables' owner can "
+                        "rewrite them"
+                    )
+                conn.execute(text("SET lock_timeout = '10s'"))
+                for table in self._ERASED_TABLES:
+                    conn.execute(text(f"VACUUM (FULL) {table}"))
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"VACUUM FULL on {_safe_url(self.url)} failed: {exc}") from exc
+        return "tables rewritten (VACUUM FULL); old copies stay only in the server's WAL"
 
     # -- migrations ---------------------------------------------------------------------------
 

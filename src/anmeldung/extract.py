@@ -162,7 +162,7 @@ def _several_people(value: str) -> list[str]:
     return parts
 
 
-_COLUMNS = re.compile(r"\t|\s{2,}|\s*\|\s*|\s+/\s+|\s*;\s*")
+_COLUMNS = re.compile(r"\s*\|\s*|\t|\s{2,}|\s+/\s+|\s*;\s*")
 
 
 def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
@@ -224,6 +224,8 @@ def text_table_rows(text: str) -> list[list[str]]:
     rows = []
     for line in text.split("\n"):
         line = line.strip(" \r")
+        if re.fullmatch(r"[\s|+:=_-]*[-=_]{3,}[\s|+:=_-]*", line):
+            continue  # a rule under the header row ("-----+-----", "|---|---|")
         if line.strip():
             if line.startswith("|") or line.endswith("|"):
                 line = line.strip("| ")
@@ -313,7 +315,13 @@ _BODY = re.compile(
     r"|\w*rechnungshof\b|\bbezirksversammlung\b|\w*sparkasse\b|\w*investitionsbank\b|\bl-bank\b"
     r"|\beurométropole\b|\bagglomération\b|\bhaw\s+\w+|[\w-]*universität\b"
     r"|\blandesdirektion\b|\bgemeinschaftsstelle\b|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
-    r"|\bmarktgemeinde\b|\bzweckverband\b"
+    r"|\bmarktgemeinde\b|\bzweckverband\b|\b\w*behörde\b"
+    # chambers, parliaments, state chancelleries, public banks, churches, cooperatives
+    r"|\b\w*(?:handels|handwerks|ärzte|architekten|ingenieur|steuerberater|rechtsanwalts"
+    r"|landwirtschafts|arbeits|wirtschafts|notar|apotheker)kammer\b"
+    r"|\b(?:staats|senats)kanzlei\b|\blandtag\b|\bbundestag\b|\babgeordnetenhaus\b"
+    r"|\b(?:landes|förder|volks|raiffeisen|kommunal|entwicklungs)bank\b|\b(?:erz)?bistum\b"
+    r"|\bdiözese\b|\blandeskirche\b"
     r"|\bsenator(?:in)?\s+für\b|\baktiengesellschaft\b|\bgenossenschaft\b|\bbeirat\b"
     r"|\bbürgerschaft\b|\b\w+betrieb\b|\bingenieurbüro\b|\bwohnungsgesellschaft\b"
     r"|\bstarostwo\b|\bpowiat\w*|\burząd\b|\bcommunauté\b|\bmairie\b|\bgemeentebestuur\b"
@@ -474,9 +482,23 @@ def _council_part(part: str) -> str:
     return part
 
 
+_PARTIES = (
+    r"CDU|CSU|SPD|FDP|AfD|ÖDP|Volt|BSW|SSW|Grüne|GRÜNE|B'?90/Die Grünen|Bündnis 90/Die Grünen"
+    r"|Die Linke|DIE LINKE|Linke|Freie Wähler|FREIE WÄHLER|FW|Piraten|Die PARTEI|UWG|WG"
+)
+_PARTY_NOTE = re.compile(
+    r"\s*(?:\(\s*(?:[^()]*\bFraktion\b[^()]*|[^()]*-?Fraktion|(?:"
+    + _PARTIES
+    + r")(?:-Fraktion)?)\s*\)"
+    r"|,\s*(?:[\w/ ]*-Fraktion|Fraktion [^,]{2,40}|(?:" + _PARTIES + r")(?:-Fraktion)?))\s*$"
+)
+
+
 def organisation_of(line: str) -> tuple[str | None, str]:
     """(organisation, "org"|"dept"|"") of one line: department and function parts dropped."""
     line = clean_line(line, MAX_FIELD_CHARS * 2).strip()
+    # "Gemeinderat der Stadt X (SPD-Fraktion)": the party note is not part of the body.
+    line = _PARTY_NOTE.sub("", line).strip()
     inner = _OF_BODY.search(line)
     prefix = line[: inner.start()].strip() if inner else ""
     if (
@@ -547,7 +569,11 @@ _ORG_PHRASE = re.compile(
     r"\b(?:der|die|des|vom|von der|für die|für den|aus der|aus dem|from the|from|im)\s+"
     r"((?:(?:Rat|Kreistag|Gemeinderat) (?:der|des) (?:(?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
     r"[A-ZÄÖÜ][\w.-]*|[A-ZÄÖÜ][\w-]*-Kreises))|(?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde"
-    r"|Bezirksamt"
+    r"|Bezirksamt|Bezirksversammlung|Bezirksvertretung|Bezirkstag|Stadtverordnetenversammlung"
+    r"|Regionsversammlung|Verbandsgemeinde|Samtgemeinde|Marktgemeinde|Landratsamt"
+    r"|Bezirksregierung|Regierungspräsidium|Stadtwerke|Sparkasse|Kreissparkasse|Stadtsparkasse"
+    r"|Zweckverband|Landschaftsverband|Regionalverband|Handwerkskammer|Staatskanzlei"
+    r"|Senatskanzlei|Landtag|Amt"
     r"|Kreisverwaltung|Stadtverwaltung|City of|University of|Universität|Hochschule|Beirats?"
     r"|Kreistag|Stadtrat|Gemeinderat|Bayerischen (?:Städtetag|Gemeindetag|Landkreistag)"
     r"|Fachhochschule)\s+[A-ZÄÖÜ][\w.-]*(?:/[A-ZÄÖÜ][\w.]*)?"  # "Stadt Oelsnitz/Erzgeb."
@@ -626,6 +652,16 @@ def _org_of_phrase(m: re.Match[str]) -> str | None:
     return org if what == "org" and org and org.split()[0] == text.split()[0] else None
 
 
+# A body written in capitals as its brand ("Anmeldung für HAMBURG WASSER", "aus der KVHB"):
+# two capitalised words, or one of four letters and more, after "für"/"aus der"/"vom".
+_ORG_CAPS = re.compile(
+    r"\b(?:für|aus der|aus dem|von der|vom|for|from)\s+"
+    r"((?:[A-ZÄÖÜ][A-ZÄÖÜ&-]+\s+)+[A-ZÄÖÜ][A-ZÄÖÜ&-]+|[A-ZÄÖÜ][A-ZÄÖÜ&-]{3,})"
+    # at the end of the clause ("… für HAMBURG WASSER an."), not "für ALLE Teilnehmer"
+    r"(?=\s*(?:an|teil)?\s*(?:[.,:;!]|$))"
+)
+
+
 # --- sentences, closings, signatures --------------------------------------------------------
 
 _CLOSING = re.compile(
@@ -635,7 +671,12 @@ _CLOSING = re.compile(
     r"|freundliche|herzliche|schöne|kollegiale)\s+grü(?:ß|ss)e|gru(?:ß|ss)|grü(?:ß|ss)e|mfg|vg|lg"
     r"|(?:best|kind|warm|many)\s+(?:regards|wishes|thanks)|regards|yours\s+sincerely"
     r"|sincerely|cheers|thanks|thank\s+you|danke(?:\s+und\s+gru(?:ß|ss))?|vielen\s+dank"
-    r"|best)\b[ \t]*(?:(?:aus|from|nach)\s+[^\n,]*)?[,!.]?"
+    r"|best"
+    # Swabian/Swiss and French/Italian closings: "Grüßle", "Liebe Grüessli", "Cordialement"
+    r"|(?:viele\s+|liebe\s+|herzliche\s+)?grü(?:ß|ss|e?ss)(?:le|li)|pfiat\s+di\w*"
+    r"|(?:bien\s+|très\s+)?cordialement|(?:meilleures\s+|sincères\s+)?salutations"
+    r"|bien\s+à\s+vous|(?:distinti|cordiali)\s+saluti"
+    r")\b[ \t]*(?:(?:aus|from|nach)\s+[^\n,]*)?[,!.]?"
 )
 _SIG_DASHES = re.compile(r"^--\s?$")
 _ABBREV = frozenset(
@@ -755,6 +796,7 @@ _UMBRELLA = re.compile(
     r"|Freistaat (?:Sachsen|Thüringen|Bayern)"
     r"|Land (?:Berlin|Brandenburg|Sachsen-Anhalt|Niedersachsen|Hessen|Nordrhein-Westfalen"
     r"|Baden-Württemberg|Rheinland-Pfalz|Saarland|Schleswig-Holstein|Mecklenburg-Vorpommern)"
+    r"|Freistaat [\w-]+|Land [\w-]+"
     r"|Bundesrepublik Deutschland|Republik Österreich|Schweizerische Eidgenossenschaft)"
 )
 
@@ -850,7 +892,7 @@ _VERB = re.compile(
     r"(?i)anmeld|angemeldet|\bmelde|teilnahm|teilnehm|\bteil\b|abmeld|absag|\bsagt\b|storn"
     r"|streich|register|registrier|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
     r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv|annimmt|annehm"
-    r"|vertret|vertritt|vormerk|\bmerken\b"
+    r"|vertret|vertritt|vormerk|\bmerken\b|\bkemm|\bkumm|inscri|particip"
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
@@ -862,6 +904,8 @@ _CANCEL = re.compile(
 )
 _SELF = re.compile(
     r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich selbst|und mir|and me|ich und"
+    # dialect: "i selber", "mir kommet" (Swabian "wir kommen")
+    r"|(?:i|ich) (?:selber|selbscht|sölbst)|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma)"
     r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
     r"|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
@@ -889,6 +933,9 @@ _OFFICE_WE = re.compile(
     r"|mitarbeit\w*|damen|herren)\b[^.!?:]{0,30}\b(?:an|ab)melden\b)(?![^.!?]*\b(?:uns|unsere)\b)"
     r"|\b(?:folgende|die folgenden)\s+(?:personen|kolleg\w*|teilnehm\w*|mitarbeit\w*|damen"
     r"|herren)\b[^.!?:]{0,40}\bwir\b(?![^.!?]*\b(?:uns|unsere)\b)"
+    # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": others' registrations.
+    r"|\bwir\b(?=[^.!?]*\b(?:anmeldung(?:en)?|teilnahme|registrierung(?:en)?|zusage)\s+"
+    r"(?:von|für|des|der)\s+(?!uns\b|mir\b|mich\b|unsere\s+beiden\b)\w)"
 )
 # "Ich selbst … komme nicht mit": the writer says they are not among the people registered.
 _NOT_ME = re.compile(
@@ -908,8 +955,9 @@ _STAYS = re.compile(
 )
 
 
+# "statt Herrn X", "statt unserer Kollegin Frau X", "instead of our treasurer Mr X": X is replaced
 _REPLACED = re.compile(r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|instead of|in place of"
-                       r"|replacing|nachfolgend auf)\s*$")  # fmt: skip
+                       r"|replacing|nachfolgend auf)(?:\s+[^\s,;:.!?()]+){0,3}?\s*$")  # fmt: skip
 # "statt unserer Kollegin Frau X", "anstelle meines Stellvertreters Herrn Y": replaced too.
 _REPLACED_COLLEAGUE = re.compile(
     r"(?i)\b(?:statt|anstatt|anstelle|an stelle|instead of|in place of|replacing)\s+"
@@ -949,9 +997,11 @@ _NOUN_AFTER_VON = frozenset(
 )
 
 
+# Endings of the nouns that name a unit or a body, not a family ("vom Beteiligungsmanagement").
 _UNIT_NOUN = re.compile(
-    r"(?:ung|ment|amt|heit|keit|schaft|tion|ei|referat|bereich|büro|team|dezernat|stelle"
-    r"|verwaltung|werke?|verband|kreis|rat|ressort|zentrum|institut|dienst)$"
+    r"(?i)(?:ung|ment|amt|ämter|heit|keit|schaft|tion|ion|ei|referat|bereich|büro|team|dezernat"
+    r"|stelle|wesen|abteilung|verwaltung|werke?|verband|kreis|rat|ressort|zentrum|institut|dienst"
+    r"|kämmerei|gericht|ministerium|behörde|direktion|sektor)$"
 )
 
 
@@ -995,8 +1045,8 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
             last.lower() in _PARTICLE_END
             or last in _NOUN_AFTER_VON
             or last.lower().endswith(_EVENTS)
-            # "Frau Dr. X vom Beteiligungsmanagement": a unit after "vom", not a family name
-            or (after_particle and len(last) >= 8 and _UNIT_NOUN.search(last))
+            # "Frau X vom Beteiligungsmanagement", "Herr Y von der Kämmerei": a unit, no name
+            or (after_particle and len(last) > 7 and _UNIT_NOUN.search(last.rstrip(".")))
         ):
             continue  # "Frau Vera Lind von der Liste": "von der" starts no name here
         person = parse_person(chunk, min_tokens=1 if with_salutation else 2)
@@ -1066,8 +1116,8 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             pos = m.end() + 1
             if _GREETING.search(sent[max(0, m.start() - 20) : m.start()]):
                 continue
-            before = sent[max(0, m.start() - 50) : m.start()]
-            if _REPLACED.search(before[-25:]) or _REPLACED_COLLEAGUE.search(before):
+            before = sent[max(0, m.start() - 60) : m.start()]
+            if _REPLACED.search(before) or _REPLACED_COLLEAGUE.search(before[-50:]):
                 continue  # "statt Herrn X, … wird Herr Y teilnehmen": X is replaced
             colleague = m.group("colleague")
             if not verb_here and not colleague:
@@ -1088,9 +1138,10 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             at = _ORG_PHRASE_ANY.match(sent, end + gap)
             at = at if at and not at.group(0).startswith("für") else None
             own_org = _org_of_phrase(at) if at else _org_beside(sent[end:])
-            # "Irina Wójcik-Schmid, B.A. (irina.wojcik@…)": a short degree may come between.
+            # "(x@…)", "<x@…>", "(Mail: x@…)", "(E-Mail x@…)"; "Irina Wójcik-Schmid, B.A.
+            # (irina.wojcik@…)": a short degree may come between.
             em = re.match(
-                r"(?:,\s*[^,()<>]{1,12}?)?\s*[(<]\s*(?:E-?Mail:\s*)?("
+                r"(?i)(?:,\s*[^,()<>]{1,12}?)?\s*[(<]\s*(?:(?:e-?)?mail\s*:?\s*)?("
                 + _EMAIL.pattern
                 + r")\s*[)>]",
                 sent[end:],
@@ -1105,6 +1156,16 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
                     found.append(more)
         if verb_here:
             found.extend(m for m in _listed_after_colon(sent) if m.person.name not in listed)
+        # "… sowie unsere Senior Managerin Irina Wójcik-Schmid, B.A. (irina.wojcik@…)": a name
+        # right before an address in brackets is a person, whatever office words precede it.
+        for em in [] if _CONTACT_FOR.search(sent) else _BRACKET_ADDR.finditer(sent):
+            addr = em.group(1).lower()
+            if any(x.email == addr for x in found):
+                continue
+            person = _name_before(sent[: em.start()], addr)
+            if person is None or any(same_person(x.person.name, person.name) for x in found):
+                continue
+            found.append(Mention(person, addr))
 
     # Keep the order of the mail: list items are collected before names in sentences.
     def where(mention: Mention) -> int:
@@ -1113,7 +1174,15 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
 
     if cancelling:
         # "… Frau Dr. X kommt wie geplant": whoever stays is not cancelled, wherever named.
-        staying = [c for x in sents for c in _BUT.split(x) if _STAYS.search(c)]
+        # The clause that says so ("…, aber Herr Y bleibt angemeldet"), else the whole sentence
+        # ("Herr Demir nimmt aber weiterhin teil", where "aber" splits the phrase).
+        staying = [
+            c
+            for x in sents
+            for c in (
+                [c for c in _BUT.split(x) if _STAYS.search(c)] or [x] * bool(_STAYS.search(x))
+            )
+        ]
         found = [
             f for f in found
             if not any(re.search(rf"\b{re.escape(f.person.tokens[-1])}\b", x) for x in staying)
@@ -1190,6 +1259,52 @@ _PEOPLE_HEAD = re.compile(
     r"|five|\d)\s+(?:personen|teilnehmer\w*|kolleg\w*|people|persons|colleagues)\b|\bfolgende"
     r"|\bkolleg|\bcolleague|\bteilnehmer|\bperson|\bpeople"
 )
+
+
+# Whom to ask or bill ("Rückfragen an Kai Ott (k.ott@…)") is not an attendee.
+_CONTACT_FOR = re.compile(
+    r"(?i)rückfrage|erreichen sie|ansprech|kontaktperson|zuständig|rechnung|invoice|questions"
+    r"|contact person|bestätigung\w* (?:bitte )?an\b"
+)
+_BRACKET_ADDR = re.compile(r"(?i)[(<]\s*(?:(?:e-?)?mail\s*:?\s*)?(" + _EMAIL.pattern + r")\s*[)>]")
+_TRAILING_DEGREES = re.compile(
+    r"(?:,?\s*(?:[A-Z][a-z]{0,3}\.\s?){1,3}|,?\s*(?:MBA|MPA|MPP|PhD|LL\.\s?M\.))\s*$"
+)
+_NAME_START_WORD = re.compile(r"^(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.?|Ms\.?|Mrs\.?)$")
+
+
+def _name_before(prefix: str, address: str) -> PersonName | None:
+    """The person named just before an address in brackets: the capitalised words after the last
+    comma or clause word, from the word the address's local part spells (else the last two)."""
+    prefix = _TRAILING_DEGREES.sub("", prefix.rstrip())
+    tail = re.split(r"[,;:()<>\"]", prefix)[-1]
+    run: list[str] = []
+    for word in reversed(tail.split()):
+        if word[:1].isupper() or word in _PARTICLE_END or _NAME_START_WORD.match(word):
+            run.insert(0, word)
+            if len(run) >= 6:
+                break
+        else:
+            break
+    if len(run) < 2:
+        return None
+    local = address.split("@")[0]
+    start = next(
+        (
+            i
+            for i, w in enumerate(run)
+            if len(w) > 2 and not w.endswith(".") and _in_local(w, local)
+        ),
+        None,
+    )
+    if start is None:
+        start = max(0, len(run) - 2) if len(run) > 3 else 0
+    while start > 0 and _NAME_START_WORD.match(run[start - 1]):
+        start -= 1  # keep "Dr." and "Frau" with the name
+    chunk = run[start:]
+    if len([w for w in chunk if not _NAME_START_WORD.match(w)]) < 2:
+        return None
+    return parse_person(" ".join(chunk))
 
 
 def _item(item: str) -> Mention | None:
@@ -1442,7 +1557,7 @@ def _addresses_in_prose(found: list[Mention], main: str, sender: str) -> list[Me
                     (
                         e
                         for e in free
-                        if _ascii(family) in _ascii(e.split("@")[0])
+                        if _in_local(family, e.split("@")[0])
                         and re.search(rf"\b{re.escape(family)}\b[^.;]{{0,80}}{re.escape(e)}", main)
                     ),
                     None,
@@ -1469,12 +1584,24 @@ def _self_position(main: str) -> str:
         r"(?i)^\s*(?:sehr geehrte\w*|liebe\w*|hallo|guten tag|dear|hi)\b[^\n]*\n", "", main
     )
     m = re.search(
-        r"(?i)\b(?:mich|myself|me|ich selbst|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
-        r"|registration|attendance|place|booking)|ich\s+(?:nehme|komme|bin|und|sowie)"
+        r"(?i)\b(?:mich|myself|me|ich selbst|(?:i|ich) (?:selber|selbscht)"
+        r"|ich\s+(?:nehme|komme|bin|melde|und|sowie)|i\s+(?:will|shall|am|'ll)"
+        r"|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
         r"|(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir)\b",
         main,
     )
-    n = re.search(r"(?im)\b(?:Herrn?|Frau|Kolleg|Mr|Ms|Dr\.)|^\s*(?:[-*•–·]|\d{1,2}[.)])\s", main)
+    # Another person named first, or a list item; not the salutation ("Sehr geehrte Frau X").
+    n = next(
+        (
+            x
+            for x in re.finditer(
+                r"(?im)\b(?:Herrn?\b|Frau\b|Kolleg|Mr\b|Ms\b|Dr\.)|^\s*(?:[-*•–·]|\d{1,2}[.)])\s",
+                main,
+            )
+            if not _GREETING.search(main[max(0, x.start() - 20) : x.start()])
+        ),
+        None,
+    )
     return "first" if m and (n is None or m.start() < n.start()) else "last"
 
 
@@ -1488,41 +1615,49 @@ def _record_org(rec: dict[str, str]) -> str | None:
 _DEGREE_AFTER = re.compile(r",\s*(?:[A-Z][\w]*\.|MBA|MPA|PhD|LL\.?M\.?|Dr\.?)")
 
 
-def _name_then_unit(value: str) -> bool:
-    """ "Dr. Eva Roth, Programmbereich Finanzen": a full name before the only comma and more
-    than one word after it (not "Roth, Eva", a family name first)."""
-    before, comma, after = value.partition(",")
-    if not comma or "," in after or _DEGREE_AFTER.search(value):
-        return False
-    person = parse_person(before)
-    return bool(person and len(person.tokens) >= 2 and len(after.split()) >= 2)
-
-
 def _titled_family(value: str) -> PersonName | None:
     """ "Dr. Lührs" in a Name column next to a Vorname column: a title and one family name."""
     family = parse_person(value, min_tokens=1)
     return family if family and family.title and len(family.tokens) == 1 else None
 
 
+_TITLES_FIRST = re.compile(r"^\s*(?:(?:Prof|Dr|PD)\.?(?:[\s-]+|$)(?:[a-z]{2,5}\.\s*)*)+")
+
+
+def _full_name(text: str) -> bool:
+    """Given and family name ("Dr. Theresa Lindqvist-Berg"), not a family name alone ("von der
+    Heide", "Nowak-Schindler"): what comes after its comma is a unit, not the given name."""
+    person = parse_person(text)
+    if person is None:
+        return False
+    return sum(t.lower() not in _PARTICLE_END for t in person.tokens) >= 2
+
+
 def _record_person(rec: dict[str, str]) -> PersonName | None:
     if "name_rev" in rec and "," in rec["name_rev"]:
         family, _, given = rec["name_rev"].partition(",")
         text = f"{given.strip()} {family.strip()}"
-    elif "name" in rec and "given" in rec and " " not in rec["name"].strip():
-        # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here.
-        text = f"{rec['given']} {rec['name']}"
+    elif "name" in rec and "given" in rec and " " not in _TITLES_FIRST.sub("", rec["name"]).strip():
+        # "Name: Schröder / Vorname: Karl-Heinz": Name is the family name here ("Dr. Lührs" too).
+        titles = _TITLES_FIRST.match(rec["name"])
+        family = rec["name"][titles.end() :] if titles else rec["name"]
+        text = f"{titles.group(0) if titles else ''}{rec['given']} {family.strip()}"
     elif "name" in rec and "given" in rec and (titled := _titled_family(rec["name"])):
         # "Dr. Lührs | Henning": the title written with the family name
         text = f"{titled.title} {rec['given']} {titled.name}"
-    elif "name" in rec and _name_then_unit(rec["name"]):
-        # "Name: Dr. Eva Roth, Programmbereich Finanzen": a full name, then where she works.
-        text = rec["name"].split(",")[0]
-    elif "name" in rec and rec["name"].count(",") == 1 and not _DEGREE_AFTER.search(rec["name"]):
+    elif (
+        "name" in rec
+        and rec["name"].count(",") == 1
+        and not _DEGREE_AFTER.search(rec["name"])
+        and not _full_name(rec["name"].partition(",")[0])
+    ):
         # "Name: Ostermann-Yıldız, Derya": family name first, as in directories.
         family, _, given = rec["name"].partition(",")
         text = f"{given.strip()} {family.strip()}"
     elif "name" in rec:
         text = rec["name"]
+        if text.count(",") == 1 and _full_name(text.partition(",")[0]):
+            text = text.partition(",")[0]  # "Dr. X Y, Programmbereich Finanzen"
     elif "given" in rec or "family" in rec:
         text = f"{rec.get('given', '')} {rec.get('family', '')}"
     else:
@@ -1565,6 +1700,8 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
     if org is None:
         m = _not_the_host(_ORG_PHRASE, main) or _ORG_PHRASE_EN.search(main)
         org = m.group(1) if m else _org_in_prose(main)
+        if org is None and (caps := _ORG_CAPS.search(main)):
+            org = caps.group(1)
         if org and not re.search(r"/\w+\.$", org):
             org = re.sub(r"(?<=\w{3})\.$", "", org)  # the sentence's full stop, not "/Erzgeb."
         org = re.sub(r"^Beirats ", "Beirat ", org) if org else None  # "des Beirats Vegesack"
@@ -1582,7 +1719,7 @@ def _choose_name(
     local = address.split("@")[0].lower()
 
     def in_local(p: PersonName) -> bool:
-        return any(len(w) > 2 and _ascii(w) in _ascii(local) for w in p.tokens)
+        return any(len(w) > 2 and _in_local(w, local) for w in p.tokens)
 
     if sig and shown and not re.search(r"[A-Za-z]", shown.name):
         return sig, 0.9  # "Ελένη Παπαδοπούλου" in From, "Eleni Papadopoulou" signed
@@ -1612,12 +1749,16 @@ def _ascii(text: str) -> str:
     return fold(text)
 
 
-def _in_local(word: str, address: str) -> bool:
-    """Whether a name word is in an address's local part, umlauts spelled out ("baestuerk")
-    or just dropped ("basturk"), as people and mail admins both do."""
-    local = _ascii(address.split("@")[0])
-    plain = "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if c.isascii())
-    return _ascii(word) in local or plain in local
+def _plain(text: str) -> str:
+    """Accents dropped without spelling umlauts out ("Baştürk" -> "basturk")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if c.isascii())
+
+
+def _in_local(word: str, local: str) -> bool:
+    """Whether an address's local part (or the whole address) spells the name word, with "ü"
+    as "ue" or as "u", as people and mail admins both do."""
+    folded = _ascii(local.split("@")[0])
+    return _ascii(word) in folded or _plain(word) in folded
 
 
 def _attendee(

@@ -28,7 +28,10 @@ _ON_BEHALF_RE = re.compile(r"(?:i\.\s?A\.|i\.\s?V\.|ppa\.|im Auftrag|in Vertretu
 _DR_SUFFIX = r"(?:\s?(?:rer\.\s?(?:nat|pol|soc|oec|publ|medic|cult|biol|hum|silv)\.|med\.(?:\s?(?:dent|vet)\.)?|phil\.|jur\.|iur\.|theol\.|oec\.|sc\.|paed\.|h\.\s?c\.|habil\.|E\.\s?h\.))*"  # noqa: E501
 _TITLE_TOKEN = re.compile(
     r"(?:Prof\.|Professor(?:in)?|Jun\.-Prof\.|apl\.\s?Prof\.|Hon\.-Prof\.|Priv\.-Doz\.|PD"
-    rf"|Dr\.-Ing\.{_DR_SUFFIX}|Dr\.{_DR_SUFFIX}|Dr|Prof)(?=\s|$|,)"
+    rf"|Dr\.-Ing\.{_DR_SUFFIX}|Dr\.{_DR_SUFFIX}|Dr|Prof"
+    # Polish and Czech write academic titles in lower case: "dr hab.", "dr inż.", "prof. dr hab."
+    # ("inż." is a degree)
+    r"|prof\.\s?dr hab\.|dr hab\.|dr(?=\s+(?:inż\.\s+)?[A-ZŁŚŻŹĆŃ]))(?=\s|$|,)"
 )
 _DEGREE_TOKEN = re.compile(
     r"(?:Dipl\.-?\s?[\w.-]*(?:\s?\((?:FH|TU|Uni|BA)\))?|Mag\.(?:\s?\w+\.)?|Ass\.\s?jur\."
@@ -40,12 +43,13 @@ _POSTNOMINAL_TITLE = re.compile(r"^(?:Ph\.\s?D\.?|PhD|DPhil)$")
 # Offices written in front of a name; matched on the end of a German compound word.
 FUNCTION_WORD = re.compile(
     r"^(?!Magistrat$)(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?"
+    # weak nouns inflect after "Herrn": "Herrn Regierungsvizepräsidenten", "Dezernenten"
     r"|direktor(?:in)?|dezernent(?:in|en)?|referent(?:in|en)?|präsident(?:in|en)?|sekretär(?:in)?"
     r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?)|Landrat|Landrätin|OB|Mayor|Councillor"
-    r"|Beigeordnete[nr]?|Dezernent(?:in)?|Direktor(?:in)?|Präsident(?:in)?"
+    r"|Beigeordnete[nr]?|Dezernent(?:in|en)?|Direktor(?:in)?|Präsident(?:in|en)?"
     r"|Minister|Senator|Kämmerer|Kämmerin"
     # civil-service ranks written before a name: "Herr MinR Dr. Gühne", "ORR Weber"
-    r"|Referent(?:in)?|Leiter(?:in)?|Sachbearbeiter(?:in)?|Mitarbeiter(?:in)?|Stadtrat|Stadträtin"
+    r"|Referent(?:in|en)?|Leiter(?:in)?|Sachbearbeiter(?:in)?|Mitarbeiter(?:in)?|Stadtrat|Stadträtin"
     r"|MinR|MinRin|MinDirig|MinDir|LMR|LtdMinR|RD|RDin|ORR|ORRin|RR|RRin|OAR|AR|StD|OStD)$"
 )
 # Adjectives that are part of an office ("Erster Beigeordneter", "Stellvertretende Leiterin").

@@ -443,9 +443,14 @@ def _scrub(worker: Worker) -> str:
     try:
         return worker.db.scrub()
     except DatabaseError as exc:
-        # The erasure is committed and secure_delete has zeroed the erased bytes; only the
-        # rebuild of the file failed (another process held it too long). Say so, do not fail.
+        # The erasure is committed; only the rebuild failed (another process held the file or
+        # table too long). Say so, do not fail: running forget again completes it.
         log.warning("%s", exc)
+        if worker.db.engine.dialect.name == "postgresql":
+            return (
+                "erased; rewriting the tables (VACUUM FULL) failed, the database was busy: "
+                "run forget again later"
+            )
         return "erased content zeroed (secure_delete); VACUUM failed, the database was busy"
 
 
