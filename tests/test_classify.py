@@ -734,6 +734,11 @@ def test_forwards_status_questions_and_notes(subject: str, body: str, kind: str)
     assert run(mail(f"Subject: {subject}", body)).kind == kind
 
 
+def test_german_registrieren_is_a_registration() -> None:
+    body = "Guten Tag,\n\nkönnten Sie bitte meine Kollegin und mich für den Fachtag registrieren?\n"
+    assert run(mail("Subject: Fachtag Wärme", body)).kind == "registration"
+
+
 @pytest.mark.parametrize(
     ("subject", "body", "kind"),
     [

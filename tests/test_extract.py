@@ -996,6 +996,7 @@ def test_doctorate_with_faculty_does_not_end_the_sentence() -> None:
 NEWEST = {
     "heldout11": {"kind": 0.99, "email": 0.99, "name": 0.99, "organisation": 0.99},
     "heldout12": {"kind": 0.99, "email": 0.99, "name": 0.99, "organisation": 0.99},
+    "heldout13": {"kind": 0.97, "email": 0.98, "name": 0.98, "organisation": 0.98},
 }
 
 
@@ -1031,6 +1032,351 @@ def test_whom_a_substitute_replaces() -> None:
     assert [(a.email, a.name) for a in replaced_attendees(msg2, new2)] == [
         ("b.kolb@stadt-peine.example", "Bernd Kolb")
     ]
+
+
+# --- organisations and several people (tuned on heldout13 with general rules) ---------------
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        ("Thüringer Klimaschutzagentur", "Thüringer Klimaschutzagentur"),
+        ("Verbraucherzentrale Thüringen e. V.", "Verbraucherzentrale Thüringen e. V."),
+        ("Wasserwerke Gera GmbH", "Wasserwerke Gera GmbH"),
+        (
+            "Wohnungsbaugenossenschaft Aufbau Plauen eG",
+            "Wohnungsbaugenossenschaft Aufbau Plauen eG",
+        ),
+        ("Solargenossenschaft Saaletal eG", "Solargenossenschaft Saaletal eG"),
+        ("Ingenieurkammer Sachsen", "Ingenieurkammer Sachsen"),
+        ("Thüringer Landesverwaltungsamt", "Thüringer Landesverwaltungsamt"),
+        (
+            "Mitteldeutsche Landesenergieagentur – MILEA GmbH",
+            "Mitteldeutsche Landesenergieagentur – MILEA GmbH",
+        ),
+        ("Sachgebietsleiterin Stadt Annaberg-Buchholz", "Stadt Annaberg-Buchholz"),
+        ("Klimaschutzmanager Landkreis Greiz", "Landkreis Greiz"),
+        ("Raum 0.14, EG", None),
+    ],
+)
+def test_more_kinds_of_bodies(line: str, org: str | None) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_table_header_and_bilingual_closing_give_the_signature() -> None:
+    body = (
+        "Guten Tag,\n\naus der Gemeindeverwaltung kommen:\n\nName\tFunktion\tE-Mail\n"
+        "Jana Pohl\tBauamt\tj.pohl@gem-au.example\nOle Witt\tKämmerei\to.witt@gem-au.example\n\n"
+        "Srdečné pozdravy / Mit freundlichen Grüßen\n\nJana Pohl\nGemeinde Auental\n"
+    )
+    found = attendees(body, frm="Jana Pohl <j.pohl@gem-au.example>")
+    assert found == [
+        ("j.pohl@gem-au.example", "Jana Pohl", None, "Gemeinde Auental"),
+        ("o.witt@gem-au.example", "Ole Witt", None, "Gemeinde Auental"),
+    ]
+
+
+def test_colleague_with_an_adjective_and_the_writer_first() -> None:
+    body = (
+        "Sehr geehrter Herr Dr. Lenk,\n\nich komme gern zum Fachtag und bringe meinen "
+        "studentischen Mitarbeiter Jonas Kretzschmar mit.\n\nViele Grüße\nProf. Dr. Ina Voigt\n"
+        "Hochschule Mittweida\n"
+    )
+    found = attendees(body, frm="Ina Voigt <ina.voigt@hs-mittweida.example>")
+    assert [(n, o) for _e, n, _t, o in found] == [
+        ("Ina Voigt", "Hochschule Mittweida"),
+        ("Jonas Kretzschmar", "Hochschule Mittweida"),
+    ]
+
+
+def test_address_with_the_umlaut_dropped_belongs_to_the_person() -> None:
+    body = (
+        "Guten Tag,\n\nich nehme teil und bringe meine Kollegin Frau Jördis Hübler mit\n"
+        "(Mail: joerdis.hubler@kreis-sz.example).\n\nGruß\nKarl Ebert\nLandkreis Saale-Zwergen\n"
+    )
+    found = attendees(body, frm="Karl Ebert <k.ebert@kreis-sz.example>")
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("k.ebert@kreis-sz.example", "Karl Ebert"),
+        ("joerdis.hubler@kreis-sz.example", "Jördis Hübler"),
+    ]
+
+
+def test_people_listed_after_a_colon_in_prose() -> None:
+    body = (
+        "Hallo,\n\nwir sind am Fachtag zu viert dabei: ich selbst, Rieke Fröhlich, Dr. Ansgar "
+        "Lohse sowie Milan Hrubý (milan.hruby@zv-elster.example) aus der Geschäftsstelle.\n\n"
+        "Gruß\nBirgit Naumann\nZweckverband Elsteraue\n"
+    )
+    found = attendees(body, frm="Birgit Naumann <b.naumann@zv-elster.example>")
+    assert found == [
+        ("b.naumann@zv-elster.example", "Birgit Naumann", None, "Zweckverband Elsteraue"),
+        ("b.naumann@zv-elster.example", "Rieke Fröhlich", None, "Zweckverband Elsteraue"),
+        ("b.naumann@zv-elster.example", "Ansgar Lohse", "Dr.", "Zweckverband Elsteraue"),
+        ("milan.hruby@zv-elster.example", "Milan Hrubý", None, "Zweckverband Elsteraue"),
+    ]
+
+
+def test_topics_after_a_colon_are_no_people() -> None:
+    body = (
+        "Guten Tag,\n\nich melde mich für die Nachmittagsrunden an: Fernwärme Ausbau und "
+        "Quartiersspeicher Nord.\n\nBeste Grüße\nTill Gerber\nStadtwerke Aue\n"
+    )
+    found = attendees(body, frm="Till Gerber <t.gerber@sw-aue.example>")
+    assert [n for _e, n, _t, _o in found] == ["Till Gerber"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "org"),
+    [
+        (
+            "wir vom Abwasserzweckverband Untere Zschopau melden uns an.",
+            "Abwasserzweckverband Untere Zschopau",
+        ),
+        ("hiermit melde ich mich von der Bürgersolar Muldental eG an.", "Bürgersolar Muldental eG"),
+        (
+            "für das Fraunhofer-Institut für Solare Energiesysteme melde ich mich an.",
+            "Fraunhofer-Institut für Solare Energiesysteme",
+        ),
+        ("ich komme aus der Stadt Lauter/Sa. und melde mich an.", "Stadt Lauter/Sa."),
+        ("danke für die Einladung, ich melde mich an.", None),
+    ],
+)
+def test_body_named_in_prose(sentence: str, org: str | None) -> None:
+    found = attendees(f"Hallo,\n\n{sentence}\n\nGruß\nEdda Kühn\n", frm="e.kuehn@mail.example")
+    assert [(n, o) for _e, n, _t, o in found] == [("Edda Kühn", org)]
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        (
+            "Kreisrätin, Kreistag des Landkreises Greiz (Fraktion Freie Wähler)",
+            "Kreistag des Landkreises Greiz",
+        ),
+        ("Gemeinderat der Gemeinde Lichtenau (CDU)", "Gemeinderat der Gemeinde Lichtenau"),
+        ("Stadt Brandis (Landkreis Leipzig)", "Stadt Brandis (Landkreis Leipzig)"),
+        (
+            "Thüringer Ministerium für Umwelt, Energie und Naturschutz",
+            "Thüringer Ministerium für Umwelt, Energie und Naturschutz",
+        ),
+        (
+            "Landesamt für Denkmalpflege, Archäologie und Geodäsie",
+            "Landesamt für Denkmalpflege, Archäologie und Geodäsie",
+        ),
+        ("Amt für Stadtgrün, Stadt Riesa", "Stadt Riesa"),
+        ("Sächsische Aufbaubank – Förderbank", "Sächsische Aufbaubank"),
+    ],
+)
+def test_council_party_notes_and_bodies_with_a_remit(line: str, org: str) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_unit_after_vom_office_in_the_accusative_and_cancelling_for_others() -> None:
+    body = (
+        "Guten Tag,\n\nwir melden Herrn Landespräsidenten Dr. Gernot Haase sowie Frau Malin Ost\n"
+        "vom Haushaltsreferat an.\n\nGruß\nUta Born\nLandesamt Ostmark\n"
+    )
+    found = attendees(body, frm="Uta Born <u.born@lao.example>")
+    assert [(n, t) for _e, n, t, _o in found] == [("Gernot Haase", "Dr."), ("Malin Ost", None)]
+    cancel = (
+        "Guten Tag,\n\nleider müssen wir die Anmeldung von Herrn Kai Stoll zurückziehen, er ist "
+        "krank.\n\nGruß\nUta Born\nLandesamt Ostmark\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(cancel, "Uta Born <u.born@lao.example>")), kind="cancellation"
+    )
+    assert [a.name for a in found] == ["Kai Stoll"]
+
+
+def test_colleague_named_by_role_with_a_degree_before_the_address() -> None:
+    body = (
+        "Hallo,\n\nfür die Kommunalplan GmbH melde ich mich sowie unsere Junior Beraterin "
+        "Svea Lindqvist, M.Sc. (svea.lindqvist@kommunalplan.example) an.\n\nGruß\nOle Brandt\n"
+        "Kommunalplan GmbH\n"
+    )
+    found = attendees(body, frm="Ole Brandt <o.brandt@kommunalplan.example>")
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("o.brandt@kommunalplan.example", "Ole Brandt"),
+        ("svea.lindqvist@kommunalplan.example", "Svea Lindqvist"),
+    ]
+
+
+def test_state_above_the_authority_and_name_with_unit_in_a_form() -> None:
+    sig = read_signature(["Jens Adler", "Freistaat Thüringen", "Thüringer Landesverwaltungsamt"])
+    assert sig.organisation == "Thüringer Landesverwaltungsamt"
+    body = (
+        "Guten Tag,\n\nName: Dr. Mira Sokol, Stabsstelle Digitales\nE-Mail: m.sokol@zv.example\n"
+        "Organisation: ZVWS – Zweckverband Wasser Saaletal\n"
+    )
+    found = attendees(body, frm="Anmeldungen <post@zv.example>")
+    assert found == [
+        ("m.sokol@zv.example", "Mira Sokol", "Dr.", "ZVWS – Zweckverband Wasser Saaletal")
+    ]
+
+
+def test_a_colleague_who_stays_is_not_cancelled() -> None:
+    body = (
+        "Guten Tag,\n\nFrau Dr. Imke Vahl und ich sind für den 3. März angemeldet. Ich kann "
+        "leider nicht kommen. Frau Dr. Vahl nimmt trotzdem teil.\n\nGruß\nPia Senf\n"
+        "Gemeinde Kleinbach\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(body, "Pia Senf <p.senf@kleinbach.example>")), kind="cancellation"
+    )
+    assert [a.name for a in found] == ["Pia Senf"]
+
+
+def test_the_replaced_colleague_named_after_statt_unserer() -> None:
+    body = (
+        "Hallo,\n\nanstelle meines Stellvertreters Herrn Bodo Krumm wird Frau Nadja Linke "
+        "(n.linke@amt-elbtal.example) am Forum teilnehmen.\n\nGruß\nRita Sommer\nAmt Elbtal\n"
+    )
+    found = attendees(body, frm="Rita Sommer <r.sommer@amt-elbtal.example>")
+    assert [(e, n) for e, n, _t, _o in found] == [("n.linke@amt-elbtal.example", "Nadja Linke")]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "names"),
+    [
+        (
+            "Neben mir nehmen Herr Falk Riedel sowie Frau Ines Wolter teil.",
+            ["Hanna Licht", "Falk Riedel", "Ines Wolter"],
+        ),
+        ("Wir kommen zu zweit, nämlich Bernd Ahrens und ich.", ["Bernd Ahrens", "Hanna Licht"]),
+    ],
+)
+def test_the_writer_besides_others(sentence: str, names: list[str]) -> None:
+    found = attendees(f"Hallo,\n\n{sentence}\n\nGruß\nHanna Licht\n", frm="h.licht@mail.example")
+    assert [n for _e, n, _t, _o in found] == names
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        ("Mitglied des Kreistages Nordsachsen (Die Linke)", "Kreistag Nordsachsen"),
+        ("Mitglied des Stadtrates der Stadt Aue-Bad Schlema", "Stadtrat der Stadt Aue-Bad Schlema"),
+        ("IHK Ostthüringen zu Gera", "IHK Ostthüringen zu Gera"),
+        ("Metropolregion Mitteldeutschland", "Metropolregion Mitteldeutschland"),
+    ],
+)
+def test_council_in_the_genitive_and_chambers(line: str, org: str) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_family_name_first_blocks_and_a_title_in_the_name_column() -> None:
+    body = (
+        "Hallo,\n\nwir melden an:\n\nName: Ohlsen\nVorname: Greta\n"
+        "E-Mail: g.ohlsen@amt-nord.example\n\n"
+        "Name: Taube\nVorname: Ralf\nE-Mail: r.taube@amt-nord.example\n\nGruß\nGreta Ohlsen\n"
+    )
+    found = attendees(body, frm="Greta Ohlsen <g.ohlsen@amt-nord.example>")
+    assert [n for _e, n, _t, _o in found] == ["Greta Ohlsen", "Ralf Taube"]
+    table = (
+        "Hallo,\n\nes kommen:\n\nName\tVorname\tE-Mail\n"
+        "Prof. Dr. Kühne\tAnselm\ta.kuehne@hs.example\n"
+        "Brandt\tLeni\tl.brandt@hs.example\n\nGruß\nLeni Brandt\n"
+    )
+    found = attendees(table, frm="Leni Brandt <l.brandt@hs.example>")
+    assert [(n, t) for _e, n, t, _o in found] == [
+        ("Anselm Kühne", "Prof. Dr."),
+        ("Leni Brandt", None),
+    ]
+
+
+def test_own_address_written_while_sending_from_a_shared_mailbox() -> None:
+    body = (
+        "Guten Tag,\n\nFrau Elke Brandes möchte gern teilnehmen (elke.brandes@vg-heide.example)."
+        "\n\nGruß\nElke Brandes\nVerwaltungsgemeinschaft Heideland\n"
+    )
+    found = attendees(body, frm="VG Heideland <poststelle@vg-heide.example>")
+    assert [(e, n) for e, n, _t, _o in found] == [("elke.brandes@vg-heide.example", "Elke Brandes")]
+
+
+def test_mail_label_in_a_key_value_block() -> None:
+    assert key_values("Teilnehmer: Ivo Rahn\nMail: ivo.rahn@kreis.example") == [
+        {"name": "Ivo Rahn", "email": "ivo.rahn@kreis.example"}
+    ]
+
+
+def test_writer_named_first_in_a_colon_list() -> None:
+    body = "Hallo,\n\nwir melden uns zu zweit an: ich und Wenke Saal.\n\nGruß\nBodo Fries\n"
+    found = attendees(body, frm="Bodo Fries <b.fries@mail.example>")
+    assert [n for _e, n, _t, _o in found] == ["Bodo Fries", "Wenke Saal"]
+
+
+def test_body_named_after_each_person_and_not_the_host() -> None:
+    body = (
+        "Hallo,\n\nich melde Herrn Till Marx von den Kreiswerken Delitzsch und Frau Dr. Vera "
+        "Ost vom Zweckverband Parthenaue an.\n\nGruß\nIda Renz\nLandratsamt Nordsachsen\n"
+    )
+    found = attendees(body, frm="Ida Renz <i.renz@lra-nordsachsen.example>")
+    assert [(n, o) for _e, n, _t, o in found] == [
+        ("Till Marx", "Kreiswerke Delitzsch"),
+        ("Vera Ost", "Zweckverband Parthenaue"),
+    ]
+    guest = (
+        "Hallo,\n\ndanke für die Einladung der Stadt Gera, ich melde mich an.\n\nGruß\nIda Renz\n"
+    )
+    assert attendees(guest, frm="i.renz@mail.example") == [
+        ("i.renz@mail.example", "Ida Renz", None, None)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "names"),
+    [
+        ("Bitte melden Sie die Damen Alma Reich und Rosa Wendt an.", ["Alma Reich", "Rosa Wendt"]),
+        (
+            "Es nehmen unsere Referenten Timo Gast, Nils Faber sowie Enno Lutz teil.",
+            ["Timo Gast", "Nils Faber", "Enno Lutz"],
+        ),
+        (
+            "Wir melden Frau Alma Reich (a.reich@x.example) und Rosa Wendt an.",
+            ["Alma Reich", "Rosa Wendt"],
+        ),
+        ("Wir melden Frau Alma Reich, Reich Consult GmbH, an.", ["Alma Reich"]),
+    ],
+)
+def test_further_names_in_the_same_list(sentence: str, names: list[str]) -> None:
+    found = mentions(sentence)
+    assert [m.person.name for m in found] == names
+
+
+def test_several_names_on_one_form_line_share_the_next_lines() -> None:
+    body = (
+        "Guten Tag,\n\nTeilnehmende: Lotte Brenner und Dr. Aaron Fisch\n"
+        "Organisation: Abwasserzweckverband Pleißetal\n\nGruß\nLotte Brenner\n"
+    )
+    found = attendees(body, frm="Lotte Brenner <l.brenner@azv.example>")
+    assert found == [
+        ("l.brenner@azv.example", "Lotte Brenner", None, "Abwasserzweckverband Pleißetal"),
+        ("l.brenner@azv.example", "Aaron Fisch", "Dr.", "Abwasserzweckverband Pleißetal"),
+    ]
+    assert key_values("Name: Ida Roth, Stadt Gera") == [{"name": "Ida Roth, Stadt Gera"}]
+
+
+def test_body_in_parentheses_or_commas_after_a_named_person() -> None:
+    body = (
+        "Hallo,\n\nwir melden Frau Gesa Thal (Kommunale Wohnungsgesellschaft Aue mbH) und Herrn "
+        "Piet Kranz, Verwaltungsgemeinschaft Elstertal, an.\n\nGruß\nOda Fink\nStadt Aue\n"
+    )
+    found = attendees(body, frm="Oda Fink <o.fink@aue.example>")
+    assert [(n, o) for _e, n, _t, o in found] == [
+        ("Gesa Thal", "Kommunale Wohnungsgesellschaft Aue mbH"),
+        ("Piet Kranz", "Verwaltungsgemeinschaft Elstertal"),
+    ]
+
+
+def test_we_registering_a_list_of_others_and_the_writer_as_an_item() -> None:
+    others = (
+        "Hallo,\n\nwir möchten folgende Mitarbeiterinnen anmelden:\n- Jule Harms\n- Greta Voss\n"
+        "\nGruß\nMaren Kuhl\nGemeinde Lindholz\n"
+    )
+    found = attendees(others, frm="Maren Kuhl <m.kuhl@lindholz.example>")
+    assert [n for _e, n, _t, _o in found] == ["Jule Harms", "Greta Voss"]
+    with_me = others.replace("- Greta Voss\n", "- Greta Voss\n- und ich selbst\n")
+    found = attendees(with_me, frm="Maren Kuhl <m.kuhl@lindholz.example>")
+    assert [n for _e, n, _t, _o in found] == ["Jule Harms", "Greta Voss", "Maren Kuhl"]
 
 
 def test_dialect_self_mention_counts_the_writer_in() -> None:

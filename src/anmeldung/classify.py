@@ -557,6 +557,7 @@ _REGISTER = re.compile(
     r"|\baufnahme in die teilnehme\w*"
     r"|\bzusage\b|\bsage[n]?\b" + _G + r"{0,60}?\bzu\b(?=\s*(?:[.!,;]|$|und\b))|\bzusagen\b"
     r"|\bteilnahme\b|\bteilnehmen\b|\bteilnehmer(?:in|innen|n)?\b"
+    r"|\bregistrier(?:e|en|t|ung)\b"  # German: "registrieren Sie mich", "Registrierung"
     r"|\bregist(?:er|ration|ering)\w*|\bsign (?:me|us) up\b|\battend\w*|\bcount (?:me|us) in\b"
     r"|\bwould like to (?:join|participate)\b|\bparticipat\w*"
     # French: "je souhaite m'inscrire", "je participerai", "je serai présente"

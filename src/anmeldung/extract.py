@@ -71,7 +71,7 @@ def own_text(text: str) -> str:
 
 _KEYS: tuple[tuple[str, str], ...] = (
     # (field, label pattern); the first pattern found in a label decides, so order matters.
-    ("email", r"e-?mail|mail|mail-?adresse|email address"),
+    ("email", r"e-?mail|mail-?adresse|email address|mail"),
     ("organisation", r"organi[sz]ation|institution|behörde|dienststelle|einrichtung|firma"
                      r"|unternehmen|arbeitgeber|affiliation|company|employer|kommune|körperschaft"
                      r"|verwaltung"),
@@ -81,7 +81,7 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("family", r"nachname|familienname|zuname|last name|surname|family name"),
     ("salutation", r"anrede|salutation"),
     ("title", r"titel|title"),
-    ("name", r"name|teilnehmer(?:in|/in|\*in|:in)?|participant|attendee"),
+    ("name", r"name|teilnehmer(?:in|innen|/in|\*in|:in)?|teilnehmende|participants?|attendees?"),
 )  # fmt: skip
 _KV_LINE = re.compile(r"^[\s*\-•]*([A-Za-zÄÖÜäöüß][\w ./,*:-]{0,40}?)\s*(?::|\t)\s*(.*)$")
 _EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
@@ -126,11 +126,18 @@ def key_values(text: str) -> list[dict[str, str]]:
             fld == "name"
             and "given" in current
             and "family" not in current
-            and "name" not in current
+            and "name" not in current  # "Name: Zielke / Vorname: Kathrin / …" then the next one
             and " " not in value
         ):
             # German forms write "Vorname: Karl / Name: Schröder": Name is then the family name.
             fld = "family"
+        several = _several_people(value) if fld == "name" else []
+        if several:  # "Teilnehmende: Jens Lorenz, Maria Ufer": one record each; what follows
+            if current:  # ("Organisation: …") is then shared by everyone listed
+                records.append(current)
+            records.extend({"name": one} for one in several)
+            current = {}
+            continue
         if fld in current or (fld in ("name", "name_rev") and "given" in current):
             records.append(current)
             current = {}
@@ -138,6 +145,21 @@ def key_values(text: str) -> list[dict[str, str]]:
     if current:
         records.append(current)
     return records
+
+
+def _several_people(value: str) -> list[str]:
+    """ "Jens Lorenz, Dr. Maria Ufer und Tom Beck" -> the three names; [] unless every part is
+    a full name (not "Roth, Eva", not "Dr. Eva Roth, Programmbereich Finanzen")."""
+    parts = [p.strip() for p in re.split(r",\s*|;\s*|\s+(?:und|sowie|and|&)\s+", value)]
+    if len(parts) < 2:
+        return []
+    for part in parts:
+        person = parse_person(part)
+        if person is None or part_kind(part) != "person":
+            return []
+        if any(len(w) >= 8 and _UNIT_NOUN.search(w) for w in person.tokens):
+            return []
+    return parts
 
 
 _COLUMNS = re.compile(r"\s*\|\s*|\t|\s{2,}|\s+/\s+|\s*;\s*")
@@ -304,8 +326,17 @@ _BODY = re.compile(
     r"|\bbürgerschaft\b|\b\w+betrieb\b|\bingenieurbüro\b|\bwohnungsgesellschaft\b"
     r"|\bstarostwo\b|\bpowiat\w*|\burząd\b|\bcommunauté\b|\bmairie\b|\bgemeentebestuur\b"
     r"|\bregion\b|\bholding\b|\bservice\b|\bauthority\b|\bagency\b|\bministry\b"
-    r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b)"
-    r"|\b(?:AG|KG|eG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
+    r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b"
+    # Public companies, agencies and chambers: "Sächsische Energieagentur", "Verbraucherzentrale
+    # Sachsen", "Kreiswerke Delitzsch", "Wohnungsbaugenossenschaft", "Fraunhofer-Gesellschaft",
+    # "Handwerkskammer", "Umweltbundesamt", "Thüringer Landesverwaltungsamt", "… eG", "… UG".
+    r"|\b(?!daten)\w+bank\b|\bihk\b|\bhwk\b|\b(?:euro|metropol|planungs)region\b|-zentrum\b|\w*agentur\b|\w*zentrale\b|\w*genossenschaft\b|\w+gesellschaft\b|\w*akademie\b"
+    r"|\w*klinikum\b|\w+kammer\b|\w*(?:bundes|landes|verwaltungs)amt\b|\bfraunhofer\b"
+    r"|\b(?:technische|kommunale|städtische)\s+werken?\b"
+    r"|\b\w*(?:kreis|wasser|energie|versorgungs|verkehrs|gas|gemeinde|stadt)werken?\b"
+    r"|\b(?:planungs|architektur|beratungs|sachverständigen)büro\b|\bk\.?d\.?ö\.?r\b"
+    r"|(?-i:\beG\b|\bUG\b(?=\s*\(haftungsbeschränkt\))|\bOHG\b))"
+    r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
 )
 _DEPT = re.compile(
     r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fachgebiet|dezernat"
@@ -318,7 +349,8 @@ _FUNCTION_VOCAB = re.compile(
     r"|\w*kämmerer|\w*kämmerin|\w*meister(?:in)?|\w*dezernent(?:in)?|beigeordnete[r]?"
     r"|(?!magistrat\b)\w*rat|\w*rätin|\w*direktor(?:in)?|geschäftsführer(?:in)?|controller(?:in)?"
     r"|rats(?:frau|herr|mitglied)|stadtverordnete[r]?|kreistagsabgeordnete[r]?|councillor"
-    r"|koordinator(?:in)?|assisten[tz](?:in)?|berater(?:in)?|manager(?:in)?|sprecher(?:in)?"
+    r"|\w*koordinator(?:in)?|assisten[tz](?:in)?|\w*berater(?:in)?|\w*manager(?:in)?|sprecher(?:in)?"
+    r"|\w*beauftragte[r]?"
     r"|professor(?:in)?|head|director|officer|advisor|adviser|economist|associate|assistant"
     r"|chief|lecturer|researcher|consultant|clerk|treasurer|auditor|skarbnik|starosta|burmistrz"
     r"|wójt|maire|adjointe?|trésorière?|directeur|directrice|wethouder|penningmeester)$"
@@ -409,14 +441,41 @@ _OF_BODY = re.compile(
 # Bodies whose names contain commas: "Der Senator für Umwelt, Klima und Wissenschaft",
 # "Ministerium für Heimat, Kommunales, Bau und Digitalisierung des Landes Nordrhein-Westfalen".
 _SENATE = re.compile(r"(?:Die |Der )?(?:Senator(?:in)?|\w*[Mm]inisterium) für [^|–—·;/]+")
+# "Sächsisches Staatsministerium für Energie, Klimaschutz, Umwelt und Landwirtschaft",
+# "Landesamt für Umwelt, Landwirtschaft und Geologie": a body whose remit lists several fields.
+_FOR_LIST = re.compile(
+    r"(?:Die |Der |Das )?(?:[A-ZÄÖÜ][\w-]*(?:e|es|er|en)\s+)?[\w-]*(?:[Mm]inisterium|[Ll]andesamt"
+    r"|[Bb]undesamt|[Aa]nstalt|[Ii]nstitut|[Aa]gentur|[Zz]entrum|[Bb]ehörde|[Ss]enatsverwaltung)"
+    r" für [^,|–—·;/]+(?:, [^,|–—·;/]+)*,? (?:und|sowie) [^,|–—·;/]+"
+)
 _LEGAL_FORM = re.compile(r"\b(?:GmbH|AG|mbH|KG|e\.\s?V\.|AöR|A/S|SE|gGmbH)\s*$")
+
+
+# Where a body's name starts after an office written without a separator.
+_BODY_AFTER_FUNCTION = re.compile(
+    r"\s+(?=(?:Stadt|Gemeinde|Landkreis|Landratsamt|Kreis|Markt|Stadtverwaltung|Gemeindeverwaltung"
+    r"|Kreisverwaltung|Stadtwerke|Zweckverband|Verwaltungsgemeinschaft|Landeshauptstadt"
+    r"|Große Kreisstadt|Universitätsstadt|Hansestadt|Samtgemeinde|Verbandsgemeinde|Amt)"
+    r"\s+[A-ZÄÖÜ])"
+)
+
+
+# A council member's party or group after the council: not part of the organisation.
+_PARTY_NOTE = re.compile(
+    r"\s*\((?:[^()]*(?i:fraktion|gruppe|partei)[^()]*|SPD|CDU|CSU|FDP|AfD|BSW|ÖDP|FW|Volt"
+    r"|(?:Die )?Linke|(?:Bündnis 90/)?(?:Die )?Grünen?|Freie Wähler|Piraten)\)\s*$"
+)
 
 
 def _council_part(part: str) -> str:
     """ "Mitglied im Stadtrat Leipzig (Fraktion …)" -> "Stadtrat Leipzig"; others unchanged."""
     bare = _MEMBER_OF.sub("", part)
+    if bare != part:  # "Mitglied des Kreistages Görlitz": the council in the nominative
+        bare = re.sub(
+            r"^(Kreistag|Stadtrat|Gemeinderat|Ortschaftsrat|Bezirkstag)e?s\b", r"\1", bare
+        )
     if _COUNCIL.match(bare):
-        return bare
+        return _PARTY_NOTE.sub("", bare)  # "Gemeinderat der Stadt X (SPD-Fraktion)": the council
     place = _COUNCIL_OF_PLACE.match(bare)
     if place and re.fullmatch(r"\s*(?:\(.*)?", bare[place.end() :]):
         return place.group(0)
@@ -456,7 +515,7 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         line = line[1:-1].strip()
     if not line:
         return None, ""
-    senate = _SENATE.match(line)
+    senate = _SENATE.match(line) or _FOR_LIST.match(line)
     if senate:  # Bremen's ministries: "Der Senator für Umwelt, Klima und Wissenschaft"
         return senate.group(0).strip(" ,")[:MAX_FIELD_CHARS], "org"
     member = re.match(r"(?:Mitglied|Member) (?:der|des|im|of the) (\w+ische)n (\w+)$", line)
@@ -464,6 +523,12 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         return f"{member.group(1)} {member.group(2)}", "org"
     parts = [_council_part(p) for p in _SPLIT.split(line)]
     kinds = [part_kind(p) for p in parts]
+    if "org" not in kinds:
+        for part, kind in zip(parts, kinds, strict=True):
+            # "Bauamtsleiter Stadt Oelsnitz/Erzgeb.": an office, then the body without a comma
+            tail = _BODY_AFTER_FUNCTION.search(part) if kind == "function" else None
+            if tail and part_kind(part[tail.end() :]) == "org":
+                return part[tail.end() :].strip()[:MAX_FIELD_CHARS], "org"
     if "org" in kinds:
         seps = _SPLIT.findall(line)
         first_org = kinds.index("org")
@@ -511,9 +576,80 @@ _ORG_PHRASE = re.compile(
     r"|Senatskanzlei|Landtag|Amt"
     r"|Kreisverwaltung|Stadtverwaltung|City of|University of|Universität|Hochschule|Beirats?"
     r"|Kreistag|Stadtrat|Gemeinderat|Bayerischen (?:Städtetag|Gemeindetag|Landkreistag)"
-    r"|Fachhochschule)\s+[A-ZÄÖÜ][\w.-]*"
+    r"|Fachhochschule)\s+[A-ZÄÖÜ][\w.-]*(?:/[A-ZÄÖÜ][\w.]*)?"  # "Stadt Oelsnitz/Erzgeb."
     r"(?:\s\([^)]{1,20}\))?)"
 )
+# Any body after "vom", "von der", "aus dem" … ("wir von der Energiegenossenschaft Leipzig eG
+# möchten …", "vom Zweckverband Abwasser Obere Saale melde ich …"): capitalised words, joined by
+# "für", "und", "&"; kept when organisation_of reads them as a body.
+_ORG_PHRASE_ANY = re.compile(
+    r"\b(?:vom|von der|von den|aus dem|aus der|aus den|seitens der|seitens des|im Namen der"
+    r"|im Namen des|für die|für den|für das)\s+"
+    r"((?:[A-ZÄÖÜ][\w./&-]*|e\.\s?V\.)(?:\s+(?:[A-ZÄÖÜ][\w./&()-]*|für|und|&|Co\.|e\.\s?V\.|eG"
+    r"|gGmbH|mbH|der|des))*)"
+)
+
+
+# "Einladung der Stadt Leipzig", "zum Netzwerktreffen der Stadt Leipzig": the host, not the writer.
+_HOST_BEFORE = re.compile(
+    r"(?i)(?:einladung|forum|tagung|tag|treffen|symposium|veranstaltung|konferenz|workshop"
+    r"|seminar|kongress|fachtag|netzwerktreffen|programm)\w*\s+(?:\d{4}\s+)?$"
+)
+
+
+def _not_the_host(phrase: re.Pattern[str], main: str) -> re.Match[str] | None:
+    """The first match of phrase that does not follow an event's name."""
+    for m in phrase.finditer(main):
+        if not _HOST_BEFORE.search(main[max(0, m.start() - 40) : m.start()]):
+            return m
+    return None
+
+
+def _org_in_prose(main: str) -> str | None:
+    """The first body named after "vom"/"von der"/"aus dem" … in the text, or None."""
+    for m in _ORG_PHRASE_ANY.finditer(main):
+        org = _org_of_phrase(m)
+        if org:
+            return org
+    return None
+
+
+_BESIDE = re.compile(
+    r"\s*(?:\(([^()]{2,160})\)|,\s*([A-ZÄÖÜ][^,()]{1,100})(?=,|\s+(?:und|sowie|an)\b|\s*[.;]?$))"
+)
+
+
+def _org_beside(after: str) -> str | None:
+    """ "Herrn X (Stadtwerke Pirna GmbH)", "Frau Y, Gemeinde Dohna, und …": the body written in
+    parentheses or between commas right after a person named in a sentence."""
+    m = _BESIDE.match(after)
+    if not m:
+        return None
+    for part in (m.group(1) or m.group(2)).split(","):
+        if _EMAIL.search(part):
+            continue
+        org, what = organisation_of(part)
+        if what == "org" and org:
+            return org
+    return None
+
+
+def _org_of_phrase(m: re.Match[str]) -> str | None:
+    """The body in an _ORG_PHRASE_ANY match, in the nominative ("den Stadtwerken" ->
+    "Stadtwerke"), or None when the words name no body."""
+    words = m.group(1).split()
+    for k, word in enumerate(words[:-1]):
+        if word in ("und", "&") and words[k + 1] in ("Herr", "Herrn", "Frau", "Dr.", "Prof."):
+            words = words[:k]  # "… Stadtwerken Pirna und Frau Maria Ufer": the next person
+            break
+    while words and words[-1] in ("für", "und", "&", "der", "des"):
+        words.pop()
+    text = re.sub(r"^(\w*[Ww]erk)en\b", r"\1e", " ".join(words))
+    if not re.search(r"(?:/\w+|\b[A-Za-z]|e\.\s?V)\.$", text):
+        text = re.sub(r"[.,]$", "", text)  # the sentence's full stop, not "Erzgeb."/"e. V."
+    org, what = organisation_of(text) if text else (None, "")
+    # "für das Netzwerktreffen der Stadt Leipzig" names the host, not the writer's body
+    return org if what == "org" and org and org.split()[0] == text.split()[0] else None
 
 
 # A body written in capitals as its brand ("Anmeldung für HAMBURG WASSER", "aus der KVHB"):
@@ -589,7 +725,9 @@ def split_signature(text: str) -> tuple[str, list[str]]:
             rest = line[m.end() :].strip(" ,")
             before = line[: m.start()].strip()
             # A closing phrase is alone on its line, starts it, or follows a full sentence.
-            if before and not re.search(r"[.!?]$", before):
+            # "Z přećelnym postrowom / Mit freundlichen Grüßen": a bilingual closing line
+            bilingual = bool(re.search(r"\s/$", before)) and not rest and len(before) < 60
+            if before and not re.search(r"[.!?]$", before) and not bilingual:
                 continue
             if not before and rest and not (rest[:1].isupper() or rest[:1] == "("):
                 continue
@@ -652,6 +790,17 @@ _SUB_UNIT = re.compile(r"(?i)^(?:institut|lehrstuhl|zentrum|seminar|arbeitsberei
 _PARENT = re.compile(r"(?i)universit|hochschule|college|akademie|academy")
 
 
+# A state above the authority that signs: the authority is the organisation.
+_UMBRELLA = re.compile(
+    r"(?:Freie und Hansestadt Hamburg|Freie Hansestadt Bremen"
+    r"|Freistaat (?:Sachsen|Thüringen|Bayern)"
+    r"|Land (?:Berlin|Brandenburg|Sachsen-Anhalt|Niedersachsen|Hessen|Nordrhein-Westfalen"
+    r"|Baden-Württemberg|Rheinland-Pfalz|Saarland|Schleswig-Holstein|Mecklenburg-Vorpommern)"
+    r"|Freistaat [\w-]+|Land [\w-]+"
+    r"|Bundesrepublik Deutschland|Republik Österreich|Schweizerische Eidgenossenschaft)"
+)
+
+
 def _join_wrapped_body(lines: list[str]) -> list[str]:
     """ "Kämmerin der Stadt" + "Lippstadt" on the next line is one line."""
     out: list[str] = []
@@ -665,13 +814,6 @@ def _join_wrapped_body(lines: list[str]) -> list[str]:
         else:
             out.append(line)
     return out
-
-
-# A state written above the authority that employs the writer: the authority is the organisation.
-_UMBRELLA = re.compile(
-    r"^(?:Freie und Hansestadt Hamburg|Freie Hansestadt Bremen|Freistaat [\w-]+|Land [\w-]+"
-    r"|Bundesrepublik Deutschland|Republik Österreich)$"
-)
 
 
 def read_signature(lines: list[str], hint: PersonName | None = None) -> Signature:
@@ -711,7 +853,7 @@ def read_signature(lines: list[str], hint: PersonName | None = None) -> Signatur
         found, what = organisation_of(line)
         if what == "org" and org and found and _SUB_UNIT.match(org) and _PARENT.search(found):
             org = found  # "Institut für …" above "Technische Hochschule Köln"
-        if what == "org" and org and found and found != org and _UMBRELLA.match(org):
+        elif what == "org" and org and found and _UMBRELLA.fullmatch(org) and found != org:
             org = found  # "Freie und Hansestadt Hamburg" above "Bezirksamt Eimsbüttel"
         if what == "org" and org is None:
             org = found
@@ -734,14 +876,21 @@ _MENTION_START = re.compile(
     r"\b(?:Herrn?|Frau|Mrs?\.?|Ms\.?)\s+|(?<![\w.-])(?=(?:Prof\.|Dr\.|[A-ZÄÖÜ][a-zäöüß]*"
     r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
     # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
-    r"|(?P<colleague>\b(?i:mein(?:e[nm]?)?|unser(?:e[nm]?)?|my|our)\s+"
+    r"|(?P<colleague>\b(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?|my|our|die|den)\s+"
+    # … also with adjectives: "unsere wissenschaftliche Mitarbeiterin", "my senior colleague"
+    r"(?:(?:[a-zäöüß]+|Senior|Junior)\s+){0,2}"
     r"(?i:\w*kolleg(?:e|in|en|innen)|colleagues?|mitarbeiter(?:in)?|stellvertreter(?:in)?"
-    r"|deputy)\s+)(?=[A-ZÄÖÜ])"
+    r"|deputy"
+    # … or by what they do: "unsere Senior Managerin X", "meine Doktorandin X"
+    r"|\w*manager(?:in)?|\w*referent(?:in|en)?|doktorand(?:in|en)?|praktikant(?:in|en)?"
+    r"|volontär(?:in)?|trainee|\w*assistent(?:in|en)?|\w*sachbearbeiter(?:in)?"
+    r"|\w*beauftragte[nr]?|\w*berater(?:in)?|\w*koordinator(?:in)?"
+    r"|herren|damen)\s+)(?=[A-ZÄÖÜ])"  # "die Herren X und Y"
 )
 _GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+tag|moin|servus)\s*$")
 _VERB = re.compile(
     r"(?i)anmeld|angemeldet|\bmelde|teilnahm|teilnehm|\bteil\b|abmeld|absag|\bsagt\b|storn"
-    r"|streich|register|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
+    r"|streich|register|registrier|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
     r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv|annimmt|annehm"
     r"|vertret|vertritt|vormerk|\bmerken\b|\bkemm|\bkumm|inscri|particip"
 )
@@ -763,12 +912,27 @@ _SELF = re.compile(
 )
 
 
+# "Neben mir nehmen Herr X und Frau Y teil", "together with me": the writer comes too.
+_SELF_BESIDES = re.compile(
+    r"(?i)\b(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir\b|\b(?:together|along) with me\b"
+    r"|\bbesides me\b"
+)
+
+
 # An office's "we" asks or regrets on someone else's behalf ("Wir bitten, seine Anmeldung zu
 # stornieren"); it does not include the writer among the attendees.
 _OFFICE_WE = re.compile(
     r"(?i)\b(?:wir\s+(?:bitten|bedauern|danken|freuen\s+uns)|(?:bitten|bedauern|danken)\s+wir)\b"
     # "melden wir aus dem Büro der Oberbürgermeisterin an": we register others, not "uns".
     r"|\b(?:wir\s+melden|melden\s+wir)\b(?![^.!?]*\buns\b)"
+    # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": theirs, not ours.
+    r"|\bwir\b(?=[^.!?]{0,40}\b(?:die|seine|ihre|deren)\s+(?:anmeldung|teilnahme|zusage)(?:en)?"
+    r"\s+(?:von|für)\s)(?![^.!?]*\b(?:uns|unsere)\b)"
+    # "wir möchten folgende Kollegen anmelden:", "müssen wir folgende Personen abmelden:"
+    r"|\bwir\b(?=[^.!?:]{0,40}\b(?:folgende|die folgenden)\s+(?:personen|kolleg\w*|teilnehm\w*"
+    r"|mitarbeit\w*|damen|herren)\b[^.!?:]{0,30}\b(?:an|ab)melden\b)(?![^.!?]*\b(?:uns|unsere)\b)"
+    r"|\b(?:folgende|die folgenden)\s+(?:personen|kolleg\w*|teilnehm\w*|mitarbeit\w*|damen"
+    r"|herren)\b[^.!?:]{0,40}\bwir\b(?![^.!?]*\b(?:uns|unsere)\b)"
     # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": others' registrations.
     r"|\bwir\b(?=[^.!?]*\b(?:anmeldung(?:en)?|teilnahme|registrierung(?:en)?|zusage)\s+"
     r"(?:von|für|des|der)\s+(?!uns\b|mir\b|mich\b|unsere\s+beiden\b)\w)"
@@ -794,6 +958,11 @@ _STAYS = re.compile(
 # "statt Herrn X", "statt unserer Kollegin Frau X", "instead of our treasurer Mr X": X is replaced
 _REPLACED = re.compile(r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|instead of|in place of"
                        r"|replacing|nachfolgend auf)(?:\s+[^\s,;:.!?()]+){0,3}?\s*$")  # fmt: skip
+# "statt unserer Kollegin Frau X", "anstelle meines Stellvertreters Herrn Y": replaced too.
+_REPLACED_COLLEAGUE = re.compile(
+    r"(?i)\b(?:statt|anstatt|anstelle|an stelle|instead of|in place of|replacing)\s+"
+    r"(?:unsere[rsmn]?|meine[rsmn]?|des|der|our|my)\s+(?:[\w-]+\s+){1,2}$"
+)
 _WAS_REGISTERED = re.compile(
     r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
 )
@@ -830,9 +999,24 @@ _NOUN_AFTER_VON = frozenset(
 
 # Endings of the nouns that name a unit or a body, not a family ("vom Beteiligungsmanagement").
 _UNIT_NOUN = re.compile(
-    r"(?i)(?:ung|ment|amt|ämter|bereich|referat|stelle|team|wesen|schaft|heit|keit|ion|abteilung"
-    r"|dienst|büro|zentrum|kämmerei|verwaltung|gericht|ministerium|behörde|direktion|sektor)$"
+    r"(?i)(?:ung|ment|amt|ämter|heit|keit|schaft|tion|ion|ei|referat|bereich|büro|team|dezernat"
+    r"|stelle|wesen|abteilung|verwaltung|werke?|verband|kreis|rat|ressort|zentrum|institut|dienst"
+    r"|kämmerei|gericht|ministerium|behörde|direktion|sektor)$"
 )
+
+
+def _body_after_particle(words: list[str]) -> int:
+    """Index of the "von"/"vom" that starts a body's name ("Maria Ufer von der Sächsischen
+    Energieagentur"), else len(words); "von der Leyen" and "vom Stein" are family names."""
+    for k, word in enumerate(words):
+        if not k or word.lower() not in ("von", "vom", "aus"):
+            continue
+        window = words[k + 1 : k + 5]
+        stop = next((i for i, w in enumerate(window) if w.lower() in ("von", "vom")), len(window))
+        window = window[:stop]
+        if len(window) > 1 and _BODY.search(" ".join(window)):
+            return k
+    return len(words)
 
 
 def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, int]:
@@ -848,12 +1032,15 @@ def _take_person(text: str, with_salutation: bool) -> tuple[PersonName | None, i
         if i >= 9 or (word[:1].islower() and word not in _LOWER_IN_NAME):
             stop = i
             break
+    body_at = _body_after_particle([t.group(0) for t in tokens[:stop]])
     for n in range(stop, 0, -1):
         chunk = text[: tokens[n - 1].end()].rstrip(".")
         if chunk.endswith(("Dr", "Prof")):
             continue
         last = tokens[n - 1].group(0)
-        after_particle = n >= 2 and tokens[n - 2].group(0).lower() in _PARTICLE_END
+        after_particle = n > 1 and tokens[n - 2].group(0).lower() in _PARTICLE_END
+        if n > body_at:
+            continue  # "Herrn X vom Zweckverband Elbe": a body after "vom", not a family name
         if (
             last.lower() in _PARTICLE_END
             or last in _NOUN_AFTER_VON
@@ -929,7 +1116,8 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             pos = m.end() + 1
             if _GREETING.search(sent[max(0, m.start() - 20) : m.start()]):
                 continue
-            if _REPLACED.search(sent[max(0, m.start() - 60) : m.start()]):
+            before = sent[max(0, m.start() - 60) : m.start()]
+            if _REPLACED.search(before) or _REPLACED_COLLEAGUE.search(before[-50:]):
                 continue  # "statt Herrn X, … wird Herr Y teilnehmen": X is replaced
             colleague = m.group("colleague")
             if not verb_here and not colleague:
@@ -945,16 +1133,29 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             if person.name in listed:
                 continue
             email = None
-            # "(x@…)", "<x@…>", "(Mail: x@…)", "(E-Mail x@…)"
+            # "Herrn X von den Stadtwerken Pirna": the body named right after the person
+            gap = len(sent[end:]) - len(sent[end:].lstrip(" ,"))
+            at = _ORG_PHRASE_ANY.match(sent, end + gap)
+            at = at if at and not at.group(0).startswith("für") else None
+            own_org = _org_of_phrase(at) if at else _org_beside(sent[end:])
+            # "(x@…)", "<x@…>", "(Mail: x@…)", "(E-Mail x@…)"; "Irina Wójcik-Schmid, B.A.
+            # (irina.wojcik@…)": a short degree may come between.
             em = re.match(
-                r"(?i)\s*[(<]\s*(?:(?:e-?)?mail\s*:?\s*)?(" + _EMAIL.pattern + r")\s*[)>]",
+                r"(?i)(?:,\s*[^,()<>]{1,12}?)?\s*[(<]\s*(?:(?:e-?)?mail\s*:?\s*)?("
+                + _EMAIL.pattern
+                + r")\s*[)>]",
                 sent[end:],
             )
             if em:
                 email = em.group(1).lower()
             elif not verb_here:
                 continue
-            found.append(Mention(person, email))
+            found.append(Mention(person, email, own_org))
+            for more in _chained_names(sent, end):  # "meine Kollegen X, Y und Z"
+                if more.person.name not in listed:
+                    found.append(more)
+        if verb_here:
+            found.extend(m for m in _listed_after_colon(sent) if m.person.name not in listed)
         # "… sowie unsere Senior Managerin Irina Wójcik-Schmid, B.A. (irina.wojcik@…)": a name
         # right before an address in brackets is a person, whatever office words precede it.
         for em in [] if _CONTACT_FOR.search(sent) else _BRACKET_ADDR.finditer(sent):
@@ -966,22 +1167,98 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
                 continue
             found.append(Mention(person, addr))
 
-    if cancelling:
-        # "Frau Dr. X kommt wie geplant": whoever a sentence says stays is not cancelled, even
-        # when an earlier sentence named them with the writer.
-        stays = " ".join(x for x in sents if _STAYS.search(x))
-        found = [
-            x
-            for x in found
-            if not (x.person.tokens and re.search(rf"\b{re.escape(x.person.tokens[-1])}\b", stays))
-        ]
-
     # Keep the order of the mail: list items are collected before names in sentences.
     def where(mention: Mention) -> int:
         at = main.find(mention.person.tokens[-1]) if mention.person.tokens else -1
         return at if at >= 0 else len(main)
 
+    if cancelling:
+        # "… Frau Dr. X kommt wie geplant": whoever stays is not cancelled, wherever named.
+        # The clause that says so ("…, aber Herr Y bleibt angemeldet"), else the whole sentence
+        # ("Herr Demir nimmt aber weiterhin teil", where "aber" splits the phrase).
+        staying = [
+            c
+            for x in sents
+            for c in (
+                [c for c in _BUT.split(x) if _STAYS.search(c)] or [x] * bool(_STAYS.search(x))
+            )
+        ]
+        found = [
+            f for f in found
+            if not any(re.search(rf"\b{re.escape(f.person.tokens[-1])}\b", x) for x in staying)
+        ]  # fmt: skip
     return sorted(_dedupe(found), key=where)
+
+
+# After a person named in a sentence: ", Y" / "und Y" / "sowie Y", a further name without
+# a salutation (one with "Herrn"/"Frau"/"Dr." is found on its own).
+_NEXT_IN_LIST = re.compile(
+    r"(?:\s*[(<][^()<>]{0,120}[)>])?\s*(?:,\s*(?:und\s+|sowie\s+)?|\s+(?:und|sowie|and)\s+)"
+    r"(?!(?:Herrn?|Frau|Dr\.|Prof\.|Mrs?\.?|Ms\.?)\s)(?=[A-ZÄÖÜ])"
+)
+
+
+def _chained_names(sent: str, end: int) -> list[Mention]:
+    """ "meine Kolleginnen Maria Ufer und Eva Rau", "Frau X, Y Z und W V": the names that
+    follow a person in the same list, each with its address in parentheses if written."""
+    out: list[Mention] = []
+    while (nxt := _NEXT_IN_LIST.match(sent, end)) is not None:
+        rest = sent[nxt.end() :]
+        person, used = _take_person(rest, with_salutation=False)
+        tail = re.match(r"(?:\s+(?:[A-ZÄÖÜ&][\w.&/-]*|e\.\s?V\.|eG|mbH|gGmbH))*", rest[used:])
+        segment = rest[:used] + (tail.group(0) if tail else "")
+        if person is None or part_kind(segment) != "person":
+            break  # "…, Kraft Kommunalberatung GmbH": a body, not a further person
+        end = nxt.end() + used
+        em = re.match(r"\s*[(<]\s*(?:E-?Mail:\s*)?(" + _EMAIL.pattern + r")\s*[)>]", sent[end:])
+        out.append(Mention(person, em.group(1).lower() if em else None))
+    return out
+
+
+_SELF_ITEM_LINE = re.compile(
+    r"(?i)^\s*(?:(?:[-*•–·]|\d{1,2}[.)])\s*(?:und\s+|sowie\s+)?|(?:und|sowie)\s+)(?:mich|ich)"
+    r"(?:\s+selbst)?\s*(?:[,.(]|$)"
+)
+_LIST_INTRO = re.compile(r":|,?\s+(?:nämlich|und zwar|namely)\s+")
+_SELF_ITEM = re.compile(r"(?i)^(?:ich|mich|meine wenigkeit|myself|me|i)(?:\s+selbst)?$")
+_LIST_SEP = re.compile(r",\s*|\s+(?:und|sowie|and|as well as|&)\s+")
+
+
+def _listed_after_colon(sent: str) -> list[Mention]:
+    """ "Wir kommen zu dritt: ich selbst, Anna Roth und Dr. Udo Kern.": people listed in prose
+    after a colon, without salutations. Every item must be a name (an address in parentheses
+    or a lower-case remark may follow) or the writer; otherwise it is no list of people."""
+    intro = _LIST_INTRO.search(sent)
+    head, tail = (sent[: intro.start()], sent[intro.end() :]) if intro else (sent, "")
+    if not intro or not _VERB.search(head) or re.search(r"(?i)mail\s*$", head):
+        return []
+    chunks = [c.strip(" .;") for c in _LIST_SEP.split(tail) if c.strip(" .;")]
+    if len(chunks) < 2:
+        return []
+    out = []
+    for chunk in chunks:
+        if _SELF_ITEM.match(chunk):
+            continue
+        salutation = bool(re.match(r"(?:Herrn?|Frau)\s", chunk))
+        person, used = _take_person(chunk, with_salutation=salutation)
+        rest = chunk[used:].strip() if person else ""
+        if person is None or (rest and not (rest[0] in "(<" or rest[0].islower())):
+            return []
+        em = re.match(r"[(<]\s*(" + _EMAIL.pattern + r")\s*[)>]", rest)
+        out.append(Mention(person, em.group(1).lower() if em else None))
+    # "Wir melden uns an: Wärmeplanung Konvoi und Fördermittel Bund" lists no people: the head
+    # must count people, or the writer be among them, or every name carry a title or address.
+    writer = any(_SELF_ITEM.match(c) for c in chunks)
+    counted = bool(_PEOPLE_HEAD.search(head))
+    marked = all(m.email or m.person.title or m.person.salutation for m in out)
+    return out if writer or counted or marked else []
+
+
+_PEOPLE_HEAD = re.compile(
+    r"(?i)\bzu\s+(?:zweit|dritt|viert|fünft|sechst)|\b(?:zwei|drei|vier|fünf|two|three|four"
+    r"|five|\d)\s+(?:personen|teilnehmer\w*|kolleg\w*|people|persons|colleagues)\b|\bfolgende"
+    r"|\bkolleg|\bcolleague|\bteilnehmer|\bperson|\bpeople"
+)
 
 
 # Whom to ask or bill ("Rückfragen an Kai Ott (k.ott@…)") is not an attendee.
@@ -1209,8 +1486,7 @@ def _merge_sender(
             has_sender = True
         elif sender.person and a.name and same_person(a.name, sender.person.name):
             has_sender = True
-            # The writer's own address given in the text (a shared mailbox sends) stays.
-            if not (a.email != sender.email and _names_local(a, a.email)):
+            if not _personal_elsewhere(a, sender):
                 a = replace(a, email=sender.email)
         merged.append(a)
     if has_sender:
@@ -1220,7 +1496,7 @@ def _merge_sender(
     if not cancelling:
         sents = ["" if _NOT_ME.search(s) else s for s in sents]
     selfish = any(
-        _SELF.search(s)
+        (_SELF.search(s) or _SELF_BESIDES.search(s))
         and (
             verbs.search(s)
             # "… two places? One for me and one for my colleague": the verb came before.
@@ -1228,12 +1504,22 @@ def _merge_sender(
         )
         for i, s in enumerate(sents)
     )
+    # "• und mich selbst, Sandra Oetken": the writer as an item of the list
+    selfish = selfish or any(_SELF_ITEM_LINE.match(line) for line in main.split("\n"))
     if selfish:
         me = _attendee(sender.email, sender.person, sender.organisation, sender.function,
                        sender.confidence)  # fmt: skip
         position = _self_position(main)
         merged.insert(0 if position == "first" else len(merged), me)
     return merged
+
+
+def _personal_elsewhere(a: Attendee, sender: _Sender) -> bool:
+    """The writer gives a personal address of their own while writing from a shared mailbox
+    ("info@amt-….example" sends, "(s.hargens@amt-….example)" written after her name)."""
+    return (
+        a.email != sender.email and _names_local(a, a.email) and not _names_local(a, sender.email)
+    )
 
 
 _FOR_THEM = re.compile(
@@ -1259,7 +1545,7 @@ def _addresses_in_prose(found: list[Mention], main: str, sender: str) -> list[Me
                 (
                     e
                     for e in free
-                    if sum(len(w) > 2 and _in_local(w, e.split("@")[0])
+                    if sum(len(w) > 2 and _in_local(w, e)
                            for w in mention.person.tokens) >= 2
                 ),
                 None,
@@ -1293,18 +1579,25 @@ def _names_local(a: Attendee, email: str) -> bool:
 
 def _self_position(main: str) -> str:
     """'first' for "ich melde mich und meinen Kollegen …", else 'last' ("… und ich")."""
+    # The salutation ("Sehr geehrte Frau Dr. X,") names the desk, not an attendee.
+    main = re.sub(
+        r"(?i)^\s*(?:sehr geehrte\w*|liebe\w*|hallo|guten tag|dear|hi)\b[^\n]*\n", "", main
+    )
     m = re.search(
         r"(?i)\b(?:mich|myself|me|ich selbst|(?:i|ich) (?:selber|selbscht)"
-        r"|ich\s+(?:nehme|komme|bin|melde)|i\s+(?:will|shall|am|'ll)"
-        r"|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage"
-        r"|registration|attendance|place|booking))\b",
+        r"|ich\s+(?:nehme|komme|bin|melde|und|sowie)|i\s+(?:will|shall|am|'ll)"
+        r"|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
+        r"|(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir)\b",
         main,
     )
-    # Another person named first; not the salutation ("Sehr geehrte Frau X", "Damen und Herren").
+    # Another person named first, or a list item; not the salutation ("Sehr geehrte Frau X").
     n = next(
         (
             x
-            for x in re.finditer(r"(?i)\b(?:Herrn?\b|Frau\b|Kolleg|Mr\b|Ms\b|Dr\.)", main)
+            for x in re.finditer(
+                r"(?im)\b(?:Herrn?\b|Frau\b|Kolleg|Mr\b|Ms\b|Dr\.)|^\s*(?:[-*•–·]|\d{1,2}[.)])\s",
+                main,
+            )
             if not _GREETING.search(main[max(0, x.start() - 20) : x.start()])
         ),
         None,
@@ -1320,6 +1613,12 @@ def _record_org(rec: dict[str, str]) -> str | None:
 
 # "Name: Anna Roth, M.A." ends in a degree or title; that comma does not reverse the name.
 _DEGREE_AFTER = re.compile(r",\s*(?:[A-Z][\w]*\.|MBA|MPA|PhD|LL\.?M\.?|Dr\.?)")
+
+
+def _titled_family(value: str) -> PersonName | None:
+    """ "Dr. Lührs" in a Name column next to a Vorname column: a title and one family name."""
+    family = parse_person(value, min_tokens=1)
+    return family if family and family.title and len(family.tokens) == 1 else None
 
 
 _TITLES_FIRST = re.compile(r"^\s*(?:(?:Prof|Dr|PD)\.?(?:[\s-]+|$)(?:[a-z]{2,5}\.\s*)*)+")
@@ -1343,6 +1642,9 @@ def _record_person(rec: dict[str, str]) -> PersonName | None:
         titles = _TITLES_FIRST.match(rec["name"])
         family = rec["name"][titles.end() :] if titles else rec["name"]
         text = f"{titles.group(0) if titles else ''}{rec['given']} {family.strip()}"
+    elif "name" in rec and "given" in rec and (titled := _titled_family(rec["name"])):
+        # "Dr. Lührs | Henning": the title written with the family name
+        text = f"{titled.title} {rec['given']} {titled.name}"
     elif (
         "name" in rec
         and rec["name"].count(",") == 1
@@ -1396,8 +1698,12 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
         org = hint_org
     org = org or hint_org
     if org is None:
-        m = _ORG_PHRASE.search(main) or _ORG_PHRASE_EN.search(main) or _ORG_CAPS.search(main)
-        org = re.sub(r"(?<=\w{3})\.$", "", m.group(1)) if m else None  # the sentence's full stop
+        m = _not_the_host(_ORG_PHRASE, main) or _ORG_PHRASE_EN.search(main)
+        org = m.group(1) if m else _org_in_prose(main)
+        if org is None and (caps := _ORG_CAPS.search(main)):
+            org = caps.group(1)
+        if org and not re.search(r"/\w+\.$", org):
+            org = re.sub(r"(?<=\w{3})\.$", "", org)  # the sentence's full stop, not "/Erzgeb."
         org = re.sub(r"^Beirats ", "Beirat ", org) if org else None  # "des Beirats Vegesack"
     function = sig.function or (sig.person.function if sig.person else None)
     return _Sender(address, person, org, function, confidence, suspicious)
@@ -1449,8 +1755,9 @@ def _plain(text: str) -> str:
 
 
 def _in_local(word: str, local: str) -> bool:
-    """Whether an address's local part spells the name word, with "ü" as "ue" or as "u"."""
-    folded = _ascii(local)
+    """Whether an address's local part (or the whole address) spells the name word, with "ü"
+    as "ue" or as "u", as people and mail admins both do."""
+    folded = _ascii(local.split("@")[0])
     return _ascii(word) in folded or _plain(word) in folded
 
 

@@ -72,7 +72,9 @@ _NOT_NAME = re.compile(
     r"|gmbh|ag|e\.v\.|ltd|inc|mbh|bcc|cc|to|from|subject|noreply|no-reply|admin|support"
     r"|webmaster|postmaster|mailer-daemon|kontakt|contact|bürgermeister\w*|oberbürgermeister\w*"
     r"|landrat|via|im|auftrag|kanzlei|ministerium|bezirksamt|\w*führer\w*|\w*leiter(?:in)?"
-    r"|kaufmännische[rn]?|technische[rn]?|sachbearbeiter\w*|\w*referent\w*)$"
+    r"|kaufmännische[rn]?|technische[rn]?|sachbearbeiter\w*|\w*referent\w*"
+    # a table's header row ("Name | Funktion | E-Mail") is no person
+    r"|name|vorname|nachname|funktion|e-?mail|telefon|organisation)$"
 )
 _NAME_TOKEN = re.compile(r"^[^\W\d_](?:[^\W\d_]|['’.-](?=[^\W\d_]))*\.?$")
 MAX_NAME_TOKENS = 6
