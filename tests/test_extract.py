@@ -1665,3 +1665,51 @@ def test_more_bodies_named_in_prose(phrase: str, org: str) -> None:
     body = f"Hallo,\n\n{phrase} melde ich mich zur Tagung an.\n\nGruß\nOle Dahl\n"
     got = attendees(body, frm="Ole Dahl <o.dahl@mail.example>")
     assert [(a[1], a[3]) for a in got] == [("Ole Dahl", org)]
+
+
+# --- tune6: classes of failure from heldout14-16, each tested on new wording ----------------
+
+
+@pytest.mark.parametrize(
+    ("line", "org"),
+    [
+        (
+            "Kreisausschuss des Landkreises Marburg-Biedenkopf",
+            "Kreisausschuss des Landkreises Marburg-Biedenkopf",
+        ),
+        ("Gemeindevorstand der Gemeinde Biebertal", "Gemeindevorstand der Gemeinde Biebertal"),
+        (
+            "Ortsbeirat 5 der Stadt Wiesbaden (Biebrich, Amöneburg)",
+            "Ortsbeirat 5 der Stadt Wiesbaden",
+        ),
+        ("Ratsfrau, Fraktion Die Linke im Rat der Stadt Celle", "Rat der Stadt Celle"),
+        ("(ehemals Stadt Peine, Ordnungsamt)", "Stadt Peine"),
+        ("StädteRegion Aachen", "StädteRegion Aachen"),
+    ],
+)
+def test_organs_notes_and_remarks_around_a_body(line: str, org: str) -> None:
+    assert organisation_of(line)[0] == org
+
+
+def test_acronym_in_parentheses_is_not_part_of_the_organisation() -> None:
+    body = (
+        "Guten Tag,\n\nich melde mich zur Tagung an.\n\nGruß\nOle Dahl\n\n"
+        "Niedersächsisches Studieninstitut für kommunale Verwaltung (NSI)\nWöhlerstraße 1\n"
+    )
+    got = attendees(body, frm="Ole Dahl <o.dahl@nsi.example>")
+    assert [a[3] for a in got] == ["Niedersächsisches Studieninstitut für kommunale Verwaltung"]
+
+
+def test_unit_column_of_a_table_is_not_the_organisation() -> None:
+    body = (
+        "Hallo,\n\nfolgende Kollegen melden wir an:\n\n"
+        "Name\tAbteilung\tE-Mail\n"
+        "Pia Ahrens\tFD Finanzen\tp.ahrens@kreis-celle.example\n"
+        "Tom Uhde\tStabsstelle Recht\tt.uhde@kreis-celle.example\n\n"
+        "Gruß\nEva Lenz\n\nLandkreis Celle\nTrift 26, 29221 Celle\n"
+    )
+    got = attendees(body, frm="Eva Lenz <e.lenz@kreis-celle.example>")
+    assert [(a[1], a[3]) for a in got] == [
+        ("Pia Ahrens", "Landkreis Celle"),
+        ("Tom Uhde", "Landkreis Celle"),
+    ]

@@ -325,7 +325,7 @@ _BODY = re.compile(
     r"|\bsenator(?:in)?\s+für\b|\baktiengesellschaft\b|\bgenossenschaft\b|\bbeirat\b"
     r"|\bbürgerschaft\b|\b\w+betrieb\b|\bingenieurbüro\b|\bwohnungsgesellschaft\b"
     r"|\bstarostwo\b|\bpowiat\w*|\burząd\b|\bcommunauté\b|\bmairie\b|\bgemeentebestuur\b"
-    r"|\bregion\b|\bholding\b|\bservice\b|\bauthority\b|\bagency\b|\bministry\b"
+    r"|\bregion\b|\bstädteregion\b|\bstudieninstitut\b|\bholding\b|\bservice\b|\bauthority\b|\bagency\b|\bministry\b"
     r"|\buniversit(?:é|à|eit|et|y|ät|at)\b|\buniwersytet\b|\buniverzita\b|\bhogeschool\b"
     # Public companies, agencies and chambers: "Sächsische Energieagentur", "Verbraucherzentrale
     # Sachsen", "Kreiswerke Delitzsch", "Wohnungsbaugenossenschaft", "Fraunhofer-Gesellschaft",
@@ -339,7 +339,7 @@ _BODY = re.compile(
     r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
 )
 _DEPT = re.compile(
-    r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fachgebiet|dezernat"
+    r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fb\b|fd\b|fachgebiet|dezernat"
     r"|sachgebiet|geschäftsbereich|bereich|ressort|stabsstelle|team|department|serviceeinheit|büro|sekretariat"
     r"|vorzimmer|faculty|fakultät|faculté|facultad|facoltà|lehrstuhl|office)\b|\w*kämmerei\b"
     r"|\w+amt\b|\bdepartment\b"
@@ -363,7 +363,10 @@ _DEPT_NOT_ORG = re.compile(r"(?i)\b(?:council|university|municipality|kommune|ge
 # An organ of a body is the organisation ("Rat der Stadt Celle"), not a job title.
 _COUNCIL = re.compile(
     r"^(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat|Bezirksvertretung|Regionsversammlung"
-    r"|Stadtverordnetenversammlung)\s+(?:der|des)\s+"
+    # Hessian organs of a county or municipality and district councils: "Kreisausschuss des
+    # Landkreises X", "Gemeindevorstand der Gemeinde Y", "Ortsbeirat 3 der Stadt Z".
+    r"|Kreisausschuss|Gemeindevorstand|Ortsbeirat(?:\s+\d{1,2})?|Ortschaftsrat|Bezirksbeirat"
+    r"|Stadtbezirksrat|Stadtverordnetenversammlung)\s+(?:der|des)\s+"
 )
 # "Mitglied im Rat der Stadt Bonn": the member's council is the organisation.
 _MEMBER_OF = re.compile(r"^(?:Mitglied|Member)\s+(?:im|des|der|of the|of)\s+")
@@ -469,6 +472,13 @@ _PARTY_NOTE = re.compile(
 
 def _council_part(part: str) -> str:
     """ "Mitglied im Stadtrat Leipzig (Fraktion …)" -> "Stadtrat Leipzig"; others unchanged."""
+    # "Fraktion Bündnis 90/Die Grünen im Rat der Stadt X": the council, not the group.
+    part = re.sub(
+        r"^(?:Fraktion|Gruppe|Ratsfraktion|Kreistagsfraktion)\b.{0,60}?\b(?:im|in der)\s+"
+        r"(?=(?:Rat|Kreistag|Gemeinderat|Stadtrat|Ortsbeirat|Stadtverordnetenversammlung)\b)",
+        "",
+        part,
+    )
     bare = _MEMBER_OF.sub("", part)
     if bare != part:  # "Mitglied des Kreistages Görlitz": the council in the nominative
         bare = re.sub(
@@ -490,7 +500,8 @@ _PARTY_NOTE = re.compile(
     r"\s*(?:\(\s*(?:[^()]*\bFraktion\b[^()]*|[^()]*-?Fraktion|(?:"
     + _PARTIES
     + r")(?:-Fraktion)?)\s*\)"
-    r"|,\s*(?:[\w/ ]*-Fraktion|Fraktion [^,]{2,40}|(?:" + _PARTIES + r")(?:-Fraktion)?))\s*$"
+    r"|,\s*(?:[\w/ ]*-Fraktion|Fraktion (?![^,]*\b(?:im|in der) (?:Rat|Kreistag|Gemeinderat"
+    r"|Stadtrat|Ortsbeirat)\b)[^,]{2,40}|(?:" + _PARTIES + r")(?:-Fraktion)?))\s*$"
 )
 
 
@@ -504,7 +515,11 @@ def organisation_of(line: str) -> tuple[str | None, str]:
     if (
         inner
         and part_kind(prefix) != "org"
-        and not re.search(r"(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat)$", prefix)
+        and not re.search(
+            r"(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat|Kreisausschuss|Gemeindevorstand"
+            r"|Ortsbeirat(?:\s+\d{1,2})?|Ortschaftsrat)$",
+            prefix,
+        )
     ):
         body = inner.group(1)
         if not re.match(r"(?:Rat|Kreistag|Gemeinderat|Stadtrat) ", body):
@@ -513,6 +528,18 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         return body[:MAX_FIELD_CHARS], "org"
     if line.startswith("(") and line.endswith(")"):
         line = line[1:-1].strip()
+    # "Ortsbeirat 2 der Stadt X (Nordend, Westend)", "Stadt Y (Bürgeramt, Team 2)": a note in
+    # parentheses listing districts or units is not part of the body's name.
+    note = re.match(r"^(.*\S)\s*\([^()]*,[^()]*\)$", line)
+    if note and part_kind(note.group(1)) == "org":
+        line = note.group(1)
+    # "noch Stadt Hameln", "ehemals Landkreis X", "z. Zt. Stadt Y": a remark before the body.
+    line = re.sub(
+        r"^(?:(?:noch|ehemals|bis|derzeit|z\.\s?[Zz]t\.|zurzeit|jetzt|seit)\s+)+"
+        r"(?=[A-ZÄÖÜ])",
+        "",
+        line,
+    )
     if not line:
         return None, ""
     senate = _SENATE.match(line) or _FOR_LIST.match(line)
@@ -1605,10 +1632,20 @@ def _self_position(main: str) -> str:
     return "first" if m and (n is None or m.start() < n.start()) else "last"
 
 
+_UNIT_FIRST = re.compile(
+    r"(?i)\s*(?:fb|fd|fachbereich|fachdienst|fachgebiet|stabsstelle|abteilung|abt\.|referat"
+    r"|sachgebiet|dezernat|team|bereich|geschäftsbereich|department|unit)\b"
+)
+
+
 def _record_org(rec: dict[str, str]) -> str | None:
     if "organisation" not in rec:
         return None
-    return organisation_of(rec["organisation"])[0] or rec["organisation"]
+    org, kind = organisation_of(rec["organisation"])
+    unit = _UNIT_FIRST.match(rec["organisation"])
+    if kind == "dept" or unit or (org is None and _DEPT.search(rec["organisation"])):
+        return None  # a "Dienststelle"/"Bereich" column names a unit; the body is elsewhere
+    return org or rec["organisation"]
 
 
 # "Name: Anna Roth, M.A." ends in a degree or title; that comma does not reverse the name.
@@ -1775,6 +1812,17 @@ def _attendee(
     )
 
 
+# "Kommunale Hochschule für Verwaltung in Niedersachsen (HSVN)": the short form repeated in
+# parentheses is not part of the name; "Stadt Halle (Saale)" and "(Oldb)" are.
+_ACRONYM_NOTE = re.compile(r"\s+\((?-i:[A-ZÄÖÜ][A-ZÄÖÜ0-9&-]{2,9})\)$")
+
+
+def _without_acronym(org: str | None) -> str | None:
+    if org is None:
+        return None
+    return _ACRONYM_NOTE.sub("", org) or org
+
+
 def _cleaned(a: Attendee) -> Attendee:
     """Every value one clean line, capped; a name never carries markup or header syntax."""
 
@@ -1793,7 +1841,7 @@ def _cleaned(a: Attendee) -> Attendee:
         name=name,
         title=one(a.title, 60),
         salutation=one(a.salutation, 20),
-        organisation=one(a.organisation),
+        organisation=_without_acronym(one(a.organisation)),
         function=one(a.function),
         confidence=round(max(0.0, min(1.0, a.confidence if name else min(a.confidence, 0.3))), 2),
     )
