@@ -1713,3 +1713,49 @@ def test_unit_column_of_a_table_is_not_the_organisation() -> None:
         ("Pia Ahrens", "Landkreis Celle"),
         ("Tom Uhde", "Landkreis Celle"),
     ]
+
+
+def cancelled(body: str, frm: str) -> list[tuple]:
+    found = extract_attendees(parse_message(mail(body, frm)), kind="cancellation")
+    return [(a.email, a.name) for a in found]
+
+
+@pytest.mark.parametrize(
+    "stays",
+    [
+        "Meine eigene Anmeldung bleibt natürlich bestehen.",
+        "Ich selbst komme wie vorgesehen.",
+        "Meine Teilnahme bleibt davon unberührt.",
+    ],
+)
+def test_writer_whose_registration_stands_is_not_cancelled(stays: str) -> None:
+    body = (
+        "Guten Tag,\n\nunser Kollege Herr Malte Jessen, den wir beide angemeldet hatten, muss "
+        f"leider absagen, er ist krank. {stays}\n\nGrüße\nInga Thiel\nStadt Husum\n"
+    )
+    got = cancelled(body, "Inga Thiel <i.thiel@husum.example>")
+    assert [g[1] for g in got] == ["Malte Jessen"]
+
+
+def test_colleague_whose_registration_stays_unaffected_is_not_cancelled() -> None:
+    body = (
+        "Sehr geehrte Damen und Herren,\n\nleider muss Frau Bürgermeisterin Antje Lorenzen "
+        "ihre Teilnahme absagen. Die Anmeldung von Herrn Stadtrat Kühl bleibt gültig.\n\n"
+        "Im Auftrag\nSilke Brandt\nStadt Schleswig\n"
+    )
+    got = cancelled(body, "Vorzimmer <vorzimmer@schleswig.example>")
+    assert [g[1] for g in got] == ["Antje Lorenzen"]
+
+
+@pytest.mark.parametrize(
+    "aside",
+    [
+        "Mein Kollege Arne Feddersen meldet sich gegebenenfalls selbst bei Ihnen.",
+        "Our treasurer Tom Wilkes might be interested in attending as well.",
+        "Frau Jana Holm hätte vielleicht auch Interesse an der Tagung.",
+    ],
+)
+def test_someone_who_may_register_later_is_not_registered(aside: str) -> None:
+    body = f"Hallo,\n\nich melde mich zur Tagung an. {aside}\n\nGruß\nOle Dahl\nStadt Kiel\n"
+    got = attendees(body, frm="Ole Dahl <o.dahl@kiel.example>")
+    assert [a[1] for a in got] == ["Ole Dahl"]

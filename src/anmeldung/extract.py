@@ -975,7 +975,9 @@ _NOT_ME = re.compile(
 )
 # "Mein Kollege bleibt wie angemeldet dabei": named in a cancellation, but not cancelled.
 _STAYS = re.compile(
-    r"(?i)\bbleib\w*\b[^.!?]{0,40}\b(?:angemeldet|dabei)\b"
+    r"(?i)\bbleib\w*\b[^.!?]{0,40}\b(?:angemeldet|dabei|bestehen|unberührt|gültig|erhalten"
+    r"|aufrecht(?:erhalten)?|unverändert)\b"
+    r"|\b(?:is|remains|stays)\s+(?:unchanged|unaffected|valid)\b"
     r"|\b(?:kommt|nimmt)\b[^.!?]{0,30}\b(?:trotzdem|weiterhin|wie geplant)\b"
     r"|\b(?:komm\w*|nehm\w*)\b[^.!?]{0,30}\bwie\s+(?:angemeldet|geplant|vorgesehen)\b"
     r"|\b(?:will|does) still (?:attend|come)\b|\bremains? registered\b"
@@ -990,6 +992,20 @@ _REPLACED_COLLEAGUE = re.compile(
     r"(?i)\b(?:statt|anstatt|anstelle|an stelle|instead of|in place of|replacing)\s+"
     r"(?:unsere[rsmn]?|meine[rsmn]?|des|der|our|my)\s+(?:[\w-]+\s+){1,2}$"
 )
+# "sie melden sich aber selbst", "he will contact you himself": named, but not registered here.
+_ON_THEIR_OWN = re.compile(
+    r"(?i)\bmelde[tn]?\s+sich\s+(?:[a-zäöü]+\s+){0,3}(?<!\bich\s)selbst\b"
+    r"|\bsich\s+(?:[a-zäöü]+\s+){0,2}(?<!\bich\s)selbst\s+(?:an)?(?:melden|wenden)\b"
+    r"|\b(?:will|would|can|may)\s+(?:contact|write to|register with)\s+you\s+"
+    r"(?:him|her|them)sel(?:f|ves)\b|\bregister\s+(?:him|her|them)sel(?:f|ves)\b"
+    # a maybe: "may be interested in attending", "hätte vielleicht auch Interesse"
+    r"|\b(?:may|might|could)\s+be\s+interested\b"
+    r"|\b(?:hätte|hat|haben|hätten)\s+(?:eventuell|vielleicht|ggf\.|möglicherweise)\s+"
+    r"(?:auch\s+)?interesse\b"
+)
+# The writer says their own registration stands ("Ich selbst komme wie geplant", "Meine
+# Anmeldung bleibt bestehen"): in a cancellation they are not among those cancelled.
+_FIRST_PERSON = re.compile(r"(?i)\b(?:ich|meine|mich|mir|i|my|me)\b")
 _WAS_REGISTERED = re.compile(
     r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
 )
@@ -1121,7 +1137,7 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     listed = {x.person.name for x in found}
     sents = sentences(main)
     for i, sent in enumerate(sents):
-        if _STAYS.search(sent):
+        if _STAYS.search(sent) or _ON_THEIR_OWN.search(sent):
             continue
         if cancelling and not _CANCEL.search(sent) and _WAS_REGISTERED.search(sent):
             continue  # "wir hatten uns zu zweit angemeldet, Frau X und ich": history, not who
@@ -1519,6 +1535,11 @@ def _merge_sender(
     if has_sender:
         return merged
     verbs = _CANCEL if cancelling else _VERB
+    if cancelling and any(
+        _STAYS.search(s) and _FIRST_PERSON.search(s) and not _CANCEL.search(s)
+        for s in sentences(main)
+    ):
+        return merged  # "Meine eigene Anmeldung bleibt bestehen": the writer is not cancelled
     sents = [_MAIL_TO_ME.sub(" ", _OFFICE_WE.sub(" ", s)) for s in sentences(main)]
     if not cancelling:
         sents = ["" if _NOT_ME.search(s) else s for s in sents]
