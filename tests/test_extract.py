@@ -1759,3 +1759,66 @@ def test_someone_who_may_register_later_is_not_registered(aside: str) -> None:
     body = f"Hallo,\n\nich melde mich zur Tagung an. {aside}\n\nGruß\nOle Dahl\nStadt Kiel\n"
     got = attendees(body, frm="Ole Dahl <o.dahl@kiel.example>")
     assert [a[1] for a in got] == ["Ole Dahl"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "title"),
+    [
+        ("KDO-Direktorin Dr. Wiebke Janssen", "Wiebke Janssen", "Dr."),
+        ("Herr Ministerialdirigent Dr. Aldo Brenner", "Aldo Brenner", "Dr."),
+        ("Cllr Fiona McKee", "Fiona McKee", None),
+        ("Frau Regierungsamtfrau Ute Sander", "Ute Sander", None),
+    ],
+)
+def test_offices_before_a_name_are_not_part_of_it(text: str, name: str, title: str | None) -> None:
+    person = parse_person(text)
+    assert person is not None
+    assert (person.name, person.title) == (name, title)
+
+
+def test_bullet_with_an_office_and_a_title_before_the_name() -> None:
+    body = (
+        "Guten Tag,\n\nwir melden folgende Personen an:\n\n"
+        "• RVR-Kämmerer Dr. Bernd Austermann\n• Lea Wolters (Controlling)\n\n"
+        "Gruß\nLea Wolters\nRegionalverband Ruhr\n"
+    )
+    got = attendees(body, frm="Lea Wolters <l.wolters@rvr.example>")
+    assert [(a[1], a[2]) for a in got] == [("Bernd Austermann", "Dr."), ("Lea Wolters", None)]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Bitte notieren Sie außer mir auch meine Kollegin Rieke Harms aus der Kämmerei.",
+        "Gerne nehme ich teil, zusammen mit Frau Rieke Harms aus der Kämmerei.",
+        "Ich würde gern an der Tagung teilnehmen und Frau Rieke Harms mitbringen.",
+    ],
+)
+def test_writer_and_a_colleague_in_one_sentence(sentence: str) -> None:
+    body = f"Hallo,\n\n{sentence}\n\nGruß\nOle Dahl\nStadt Kiel\n"
+    got = attendees(body, frm="Ole Dahl <o.dahl@kiel.example>")
+    assert sorted(a[1] for a in got) == ["Ole Dahl", "Rieke Harms"]
+
+
+def test_english_accompanied_by_a_doctor_without_a_dot() -> None:
+    body = (
+        "Dear colleagues,\n\nI would be glad to attend. I shall be accompanied by Dr Hamish "
+        "Baird, our Head of Audit (hamish.baird@fife.example).\n\nBest wishes\nMoira Reid\n"
+        "Fife Council\n"
+    )
+    got = attendees(body, frm="Moira Reid <moira.reid@fife.example>")
+    assert [(a[0], a[1], a[2]) for a in got] == [
+        ("moira.reid@fife.example", "Moira Reid", None),
+        ("hamish.baird@fife.example", "Hamish Baird", "Dr"),
+    ]
+
+
+def test_writer_registered_earlier_is_not_registered_again() -> None:
+    body = (
+        "Guten Tag,\n\nich hatte mich schon im Januar angemeldet, bin nun aber verhindert. "
+        "Stattdessen kommt Herr Pit Oltmanns (p.oltmanns@leer.example).\n\nGruß\nAnke Rust\n"
+        "Stadt Leer\n"
+    )
+    raw = mail(body, "Anke Rust <a.rust@leer.example>")
+    got = extract_attendees(parse_message(raw), kind="registration")
+    assert [a.name for a in got] == ["Pit Oltmanns"]

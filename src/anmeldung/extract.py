@@ -900,7 +900,7 @@ def _one_token_match(line: str, hint: PersonName | None) -> PersonName | None:
 # --- people named in the text ---------------------------------------------------------------
 
 _MENTION_START = re.compile(
-    r"\b(?:Herrn?|Frau|Mrs?\.?|Ms\.?)\s+|(?<![\w.-])(?=(?:Prof\.|Dr\.|[A-ZÄÖÜ][a-zäöüß]*"
+    r"\b(?:Herrn?|Frau|Mrs?\.?|Ms\.?)\s+|(?<![\w.-])(?=(?:Prof\.|Dr\.|Dr\s+[A-ZÄÖÜ]|[A-ZÄÖÜ][a-zäöüß]*"
     r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
     # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
     r"|(?P<colleague>\b(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?|my|our|die|den)\s+"
@@ -920,6 +920,7 @@ _VERB = re.compile(
     r"|streich|register|registrier|attend|cancel|particip|begleit|dabei|\bkomm|verhindert|eintragen"
     r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv|annimmt|annehm"
     r"|vertret|vertritt|vormerk|\bmerken\b|\bkemm|\bkumm|inscri|particip"
+    r"|\bnotier|\bkäme|accompan"
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
@@ -934,7 +935,9 @@ _SELF = re.compile(
     # dialect: "i selber", "mir kommet" (Swabian "wir kommen")
     r"|(?:i|ich) (?:selber|selbscht|sölbst)|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma)"
     r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
-    r"|ich\s+(?:nehme|komme|bin)|i\s+(?:will|am|shall"
+    r"|ich\s+(?:nehme|komme|bin)|(?:nehme|komme)\s+ich"
+    r"|ich\s+(?:würde|möchte|werde|will)\b[^.!?]{0,60}\b(?:teilnehmen|kommen|dabei sein)"
+    r"|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
 )
 
@@ -1542,7 +1545,8 @@ def _merge_sender(
         return merged  # "Meine eigene Anmeldung bleibt bestehen": the writer is not cancelled
     sents = [_MAIL_TO_ME.sub(" ", _OFFICE_WE.sub(" ", s)) for s in sentences(main)]
     if not cancelling:
-        sents = ["" if _NOT_ME.search(s) else s for s in sents]
+        # "ich hatte mich im Dezember angemeldet": the writer's earlier registration, not a new one
+        sents = ["" if _NOT_ME.search(s) or _WAS_REGISTERED.search(s) else s for s in sents]
     selfish = any(
         (_SELF.search(s) or _SELF_BESIDES.search(s))
         and (

@@ -42,10 +42,13 @@ _DEGREE_TOKEN = re.compile(
 _POSTNOMINAL_TITLE = re.compile(r"^(?:Ph\.\s?D\.?|PhD|DPhil)$")
 # Offices written in front of a name; matched on the end of a German compound word.
 FUNCTION_WORD = re.compile(
-    r"^(?!Magistrat$)(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?"
+    # an office may carry its body's short form: "LVR-Kämmerin", "KDO-Geschäftsführer"
+    r"^(?!Magistrat$)(?:[A-ZÄÖÜ][\wÄÖÜäöüß]*-)?"
+    r"(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?"
     # weak nouns inflect after "Herrn": "Herrn Regierungsvizepräsidenten", "Dezernenten"
     r"|direktor(?:in)?|dezernent(?:in|en)?|referent(?:in|en)?|präsident(?:in|en)?|sekretär(?:in)?"
-    r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?)|Landrat|Landrätin|OB|Mayor|Councillor"
+    r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?|dirigent(?:in|en)?|inspektor(?:in|en)?"
+    r"|amtmann|amtfrau)|Landrat|Landrätin|OB|Mayor|Councillor|Cllr\.?|Alderman"
     r"|Beigeordnete[nr]?|Dezernent(?:in|en)?|Direktor(?:in)?|Präsident(?:in|en)?"
     r"|Minister|Senator|Kämmerer|Kämmerin"
     # civil-service ranks written before a name: "Herr MinR Dr. Gühne", "ORR Weber"
