@@ -508,6 +508,10 @@ _CANCEL = re.compile(
     r"|\b(?:kann|können|könnte|werde|werden)\b(?:[^.\n]{0,40}?)\bnicht\b"
     r"(?:[^.\n]{0,30}?)\b(?:teilnehmen|kommen|dabei sein)\b"
     r"|\bnehmen? (?:\w+ )?nicht teil\b|\bziehe (?:meine|unsere) anmeldung zurück\b"
+    # "ziehe ich meine Anmeldung zum Forum am 3.5. zurück", "Rückzug meiner Anmeldung"
+    r"|\b(?:ziehe|ziehen|nehme|nehmen)\b[^.\n]{0,20}\b(?:meine|unsere|die|seine|ihre)\s+"
+    r"(?:anmeldung|zusage|teilnahme)\b" + _G + r"{0,60}?\bzurück\b"
+    r"|\brückzug\b[^.\n]{0,20}\b(?:anmeldung|zusage|teilnahme)\b"
     r"|\b(?:anmeldung|zusage|teilnahme)\b" + _G + r"{0,30}?\bzurück(?:ziehen|nehmen)\b"
     r"|\bcancel(?:l?ing|l?ed)? (?:my|our|the|his|her) (?:registration|booking|attendance|place"
     r"|seat|spot|participation)|\bcancell?ation\b|\bplease cancel\b"
@@ -541,10 +545,16 @@ _REGISTER = re.compile(
     r"|^\s*(?:sehr\s+)?gerne?\s+dabei\b"
     r"|\b(?:ich komme?|komme? ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
     r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$|zu (?:zweit|dritt|viert|fünft)\b))"
+    # "ich komme zusammen mit unserer Kassenleiterin zum Kongress": coming, with whom or where
+    r"|\b(?:ich komme|wir kommen|komme ich|kommen wir)\b(?![^.\n!?]{0,40}\bnicht\b)"
+    r"[^.\n!?]{0,60}?\b(?:zusammen mit|gemeinsam mit|in begleitung|mit (?:meine[rm]?|unsere[rm]?)\b"
+    r"|zu[mr]\s+(?:\w+\s+)?(?:kongress|tagung|symposium|veranstaltung|fachtag|forum|konferenz"
+    r"|workshop|seminar|treffen)\w*)"
     # Swabian/Bavarian "mir kommet", "mia kemma", "i komm gern": dialect "wir"/"ich" + kommen
-    r"|\b(?:mir|mia)\s+(?:kommet|kommed|kemmet|kemma|kumma)\b"
+    # Hessian "mir komme gern", "isch komm"
+    r"|\b(?:mir|mia)\s+(?:kommet|kommed|kemmet|kemma|kumma|komme)\b"
     r"(?!\s+(?:\w+\s+)?(?:nicht|net|ned)\b)"
-    r"|\b(?:i|ich)\s+(?:komm|kumm|kimm)(?:e|a)?\b"
+    r"|\b(?:i|ich|isch)\s+(?:komm|kumm|kimm)(?:e|a)?\b"
     r"(?=\s*(?:[.!]|$|gern|zu (?:zweit|zwoit|dritt|viert)))"
     r"|\btrag\w*\s+(?:sie\s+|du\s+)?(?:mich|uns)\b[^.\n!?]{0,40}?\bein\b"
     r"|\bnotieren sie (?:mich|uns)\b|\bmerken sie (?:mich|uns)\b[^.\n!?]{0,60}\bvor\b|\bvormerk\w*"
@@ -589,6 +599,9 @@ _UNDECIDED = re.compile(
     r"(?:be able to\s+)?(?:attend|register|come|participate|join)\b"
     r"|\b(?:noch nicht|not yet)\s+(?:sicher|entschieden|decided|sure)\b"
     r"|\büberlegt noch\b"
+    # "wir überlegen, mit drei Leuten teilzunehmen", "sobald das geklärt ist, melde ich … an"
+    r"|\b(?:wir überlegen|ich überlege|überlegen wir|überlege ich)\b"
+    r"|\bsobald\b[^.!?]{0,60}\b(?:melde|anmelden|anmelde)\b"
     r"|\b(?:dann|in dem fall|falls ja)\s+würden?\b[^.!?]{0,60}\banmelden\b"
 )
 
@@ -689,13 +702,25 @@ _SUBSTITUTE = re.compile(
     r"(?i)\b(?:an (?:seiner|ihrer) stelle|statt (?:seiner|ihrer|herrn?|frau)|stattdessen"
     r"|an meiner stelle|als (?:ersatz|vertretung)|in (?:seiner|ihrer) vertretung"
     r"|vertritt (?:ihn|sie)|teilnehmerwechsel|in (?:his|her) place"
+    # "Statt meiner kommt Frau X", "Für Herrn Dr. Y kommt Frau Z", "an meiner statt"
+    r"|(?:an)?statt meiner|anstelle meiner|an meiner statt"
+    r"|für (?:herrn|frau)\s+(?:[\w.-]+\s+){1,4}(?:kommt|nimmt)"
     r"|instead)\b"
+)
+
+
+# A maybe about someone else ("my colleague may be interested in attending instead; he will
+# contact you himself") names no substitute.
+_MAYBE_SOMEONE = re.compile(
+    r"(?i)[^.!?\n]*\b(?:(?:may|might|could) be interested|will contact you (?:him|her|them)sel"
+    r"|(?:hätte|hat|haben) (?:eventuell|vielleicht|ggf|möglicherweise) (?:auch )?interesse"
+    r"|meldet sich (?:\w+ ){0,3}selbst)[^.!?\n]*[.!?]?"
 )
 
 
 def cancellation(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     head = _UNSUBSCRIBE_HINT.sub(" ", intent_text(inc.unquoted[:_HEAD_CHARS]))
-    if _SUBSTITUTE.search(head) and (
+    if _SUBSTITUTE.search(_MAYBE_SOMEONE.sub(" ", head)) and (
         _register_intent(head) or re.search(r"(?i)\b(?:kommt|kommen|nimmt|nehmen|comes?)\b", head)
     ):
         return Classification("registration", "substitute")
@@ -735,7 +760,8 @@ def reply_to_own_message(inc: Incoming, ctx: ClassifyContext) -> Classification 
 
 
 _OUR_SUBJECT = re.compile(
-    r"(?i)\b(?:ihre|deine|your|meine[rm]?|unsere[rm]?|my|our)\s+(?:anmeldung|teilnahme|registration"
+    r"(?i)\b(?:ihre[rsmn]?|deine[rsmn]?|your|meine[rmns]?|unsere[rmns]?|my|our)\s+(?:anmeldung"
+    r"|teilnahme|registration"
     r"|teilnahmebestätigung)\b|^.*\?\s*$"
 )
 
