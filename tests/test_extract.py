@@ -1822,3 +1822,20 @@ def test_writer_registered_earlier_is_not_registered_again() -> None:
     raw = mail(body, "Anke Rust <a.rust@leer.example>")
     got = extract_attendees(parse_message(raw), kind="registration")
     assert [a.name for a in got] == ["Pit Oltmanns"]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Anstatt meiner kommt Herr Lars Wendt aus der Kämmerei (l.wendt@aurich.example).",
+        "Für Frau Dr. Gesa Thiele kommt Herr Lars Wendt, SGL (l.wendt@aurich.example).",
+    ],
+)
+def test_the_newcomer_of_a_substitution_not_the_one_replaced(sentence: str) -> None:
+    body = (
+        "Guten Tag,\n\nFrau Dr. Gesa Thiele, die wir angemeldet hatten, ist an dem Tag "
+        f"verhindert. {sentence}\n\nGrüße\nMaren Voss\nStadt Aurich\n"
+    )
+    raw = mail(body, "Maren Voss <m.voss@aurich.example>")
+    got = extract_attendees(parse_message(raw), kind="registration")
+    assert [(a.name, a.email) for a in got] == [("Lars Wendt", "l.wendt@aurich.example")]

@@ -989,11 +989,15 @@ _STAYS = re.compile(
 
 # "statt Herrn X", "statt unserer Kollegin Frau X", "instead of our treasurer Mr X": X is replaced
 _REPLACED = re.compile(r"(?i)\b(?:statt|anstatt|anstelle von|an stelle von|instead of|in place of"
-                       r"|replacing|nachfolgend auf)(?:\s+[^\s,;:.!?()]+){0,3}?\s*$")  # fmt: skip
+                       r"|replacing|nachfolgend auf)"
+                       # "Statt meiner kommt Frau X": X is the newcomer, not the one replaced
+                       r"(?:\s+(?!(?:kommt|nimmt|wird|kommen|nehmen|werden|will|comes|attends)\b)"
+                       r"[^\s,;:.!?()]+){0,3}?\s*$")  # fmt: skip
 # "statt unserer Kollegin Frau X", "anstelle meines Stellvertreters Herrn Y": replaced too.
 _REPLACED_COLLEAGUE = re.compile(
     r"(?i)\b(?:statt|anstatt|anstelle|an stelle|instead of|in place of|replacing)\s+"
-    r"(?:unsere[rsmn]?|meine[rsmn]?|des|der|our|my)\s+(?:[\w-]+\s+){1,2}$"
+    r"(?:unsere[rsmn]?|meine[rsmn]?|des|der|our|my)\s+"
+    r"(?:(?!(?:kommt|nimmt|wird|kommen|nehmen|werden|will|comes|attends)\b)[\w-]+\s+){1,2}$"
 )
 # "sie melden sich aber selbst", "he will contact you himself": named, but not registered here.
 _ON_THEIR_OWN = re.compile(
@@ -1011,6 +1015,7 @@ _ON_THEIR_OWN = re.compile(
 _FIRST_PERSON = re.compile(r"(?i)\b(?:ich|meine|mich|mir|i|my|me)\b")
 _WAS_REGISTERED = re.compile(
     r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
+    r"|\bangemeldet\s+(?:hatte|hatten|habe|haben|hat|war|waren)\b"  # "…, die wir angemeldet hatten"
 )
 _ADDRESS_LINE = re.compile(r"\s*(?:E-?Mail:\s*)?<?\s*(" + _EMAIL.pattern + r")\s*>?\s*", re.I)
 _BUT = re.compile(r"(?i),?\s+(?:aber|but|jedoch|dafür|stattdessen|instead)\b")
@@ -1115,7 +1120,10 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             first = line.split(",")[0]
             if parse_person(first) and not _VERB.search(line):
                 m = re.match(r"^\s*(.+)$", line)
-        item = m.group(1) if m else line if _EMAIL.search(line) and "," in line else None
+        # An unbulleted "Name, Funktion, address" line is an entry; a paragraph of several
+        # sentences with an address somewhere is prose, read sentence by sentence below.
+        entry = _EMAIL.search(line) and "," in line and len(sentences(line)) == 1
+        item = m.group(1) if m else line if entry else None
         alone = _ADDRESS_LINE.fullmatch(line)
         if alone and found and found[-1].email is None and last_was_item:
             # "Prof. Dr. X\nx@uni.example": the address on its own line under the name
@@ -1178,6 +1186,11 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             pos = end
             if person.name in listed:
                 continue
+            if re.search(r"(?i)\b(?:für|for)\s*$", before) and re.match(
+                r"(?i)\s*(?:kommt|nimmt|wird|comes|will)\b", sent[end:]
+            ):
+                continue  # "Für Herrn Dr. X kommt Frau Y": X is replaced by Y
+
             email = None
             # "Herrn X von den Stadtwerken Pirna": the body named right after the person
             gap = len(sent[end:]) - len(sent[end:].lstrip(" ,"))
