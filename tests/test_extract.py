@@ -1839,3 +1839,30 @@ def test_the_newcomer_of_a_substitution_not_the_one_replaced(sentence: str) -> N
     raw = mail(body, "Maren Voss <m.voss@aurich.example>")
     got = extract_attendees(parse_message(raw), kind="registration")
     assert [(a.name, a.email) for a in got] == [("Lars Wendt", "l.wendt@aurich.example")]
+
+
+def test_addresses_between_dashes_after_names_in_a_list() -> None:
+    body = (
+        "Guten Tag,\n\nwir kommen zu dritt: ich selbst, Jonas Wehrmann – j.wehrmann@celle.example "
+        "– aus dem Ordnungsamt sowie Dr. Pia Ostrowski – p.ostrowski@celle.example – aus der "
+        "IT.\n\nGruß\nEva Lenz\nStadt Celle\n"
+    )
+    got = attendees(body, frm="Eva Lenz <e.lenz@celle.example>")
+    assert [(a[0], a[1]) for a in got] == [
+        ("e.lenz@celle.example", "Eva Lenz"),
+        ("j.wehrmann@celle.example", "Jonas Wehrmann"),
+        ("p.ostrowski@celle.example", "Pia Ostrowski"),
+    ]
+
+
+def test_last_entry_of_a_list_starting_with_und() -> None:
+    body = (
+        "Guten Tag,\n\nich melde für die Stadt Celle zwei Personen an:\n\n"
+        "Frau Bürgermeisterin Ute Rehm – Bestätigung bitte an u.rehm@celle.example –\n"
+        "und Herrn Stadtrat Dr. Timo Brandes.\n\nGruß\nEva Lenz\nStadt Celle\n"
+    )
+    got = attendees(body, frm="Eva Lenz <e.lenz@celle.example>")
+    assert [(a[0], a[1], a[2]) for a in got] == [
+        ("u.rehm@celle.example", "Ute Rehm", None),
+        ("e.lenz@celle.example", "Timo Brandes", "Dr."),
+    ]

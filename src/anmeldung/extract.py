@@ -1200,9 +1200,9 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             # "(x@…)", "<x@…>", "(Mail: x@…)", "(E-Mail x@…)"; "Irina Wójcik-Schmid, B.A.
             # (irina.wojcik@…)": a short degree may come between.
             em = re.match(
-                r"(?i)(?:,\s*[^,()<>]{1,12}?)?\s*[(<]\s*(?:(?:e-?)?mail\s*:?\s*)?("
+                r"(?i)(?:,\s*[^,()<>]{1,12}?)?\s*(?:[(<]|[–—]\s)\s*(?:(?:e-?)?mail\s*:?\s*)?("
                 + _EMAIL.pattern
-                + r")\s*[)>]",
+                + r")\s*(?:[)>]|\s[–—]|[–—]?\s*$)",
                 sent[end:],
             )
             if em:
@@ -1301,9 +1301,10 @@ def _listed_after_colon(sent: str) -> list[Mention]:
         salutation = bool(re.match(r"(?:Herrn?|Frau)\s", chunk))
         person, used = _take_person(chunk, with_salutation=salutation)
         rest = chunk[used:].strip() if person else ""
-        if person is None or (rest and not (rest[0] in "(<" or rest[0].islower())):
+        if person is None or (rest and not (rest[0] in "(<–—" or rest[0].islower())):
             return []
-        em = re.match(r"[(<]\s*(" + _EMAIL.pattern + r")\s*[)>]", rest)
+        # "Anna Roth (a.roth@…)", "Anna Roth – a.roth@… – aus dem Bauamt"
+        em = re.match(r"(?:[(<]|[–—]\s)\s*(" + _EMAIL.pattern + r")\s*(?:[)>]|[–—]|$)", rest)
         out.append(Mention(person, em.group(1).lower() if em else None))
     # "Wir melden uns an: Wärmeplanung Konvoi und Fördermittel Bund" lists no people: the head
     # must count people, or the writer be among them, or every name carry a title or address.
@@ -1373,6 +1374,9 @@ def _item(item: str) -> Mention | None:
     # "Birte Ohlendorf (Leiterin Haushalt) <b.o@…>": the parenthesis says what she does
     noted = [n.strip() for n in re.findall(r"\(([^()]{2,80})\)", text)]
     text = re.sub(r"\s*\([^()]{2,80}\)", "", text).strip(" ,;–—·|-")
+    # "… –\nund Herrn Dr. Udo Kern.": the last entry of a list written as a sentence
+    text = re.sub(r"^(?:und|sowie|and|as well as)\s+", "", text)
+    text = re.sub(r"(?<=[a-zäöüß]{3})\.$", "", text)
     parts = [p.strip(" –—·|") for p in re.split(r",\s*|\s+[–—·|]\s+", text) if p.strip(" –—·|")]
     if not parts:
         return None
