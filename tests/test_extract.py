@@ -1866,3 +1866,18 @@ def test_last_entry_of_a_list_starting_with_und() -> None:
         ("u.rehm@celle.example", "Ute Rehm", None),
         ("e.lenz@celle.example", "Timo Brandes", "Dr."),
     ]
+
+
+def test_tab_table_aligned_with_a_varying_number_of_tabs() -> None:
+    body = (
+        "Hallo,\n\nwir melden zwei Personen an:\n\n"
+        "Name\t\t\tAbteilung\t\tE-Mail\n"
+        "Ida Brenner\t\tEinkauf\t\t\ti.brenner@hafen-ag.example\n"
+        "Konstantin Weller\tRecht\t\tk.weller@hafen-ag.example\n\n"
+        "Gruß\nIda Brenner\n\nHafen Emden AG\n"
+    )
+    got = attendees(body, frm="Ida Brenner <i.brenner@hafen-ag.example>")
+    assert [(a[0], a[1]) for a in got] == [
+        ("i.brenner@hafen-ag.example", "Ida Brenner"),
+        ("k.weller@hafen-ag.example", "Konstantin Weller"),
+    ]

@@ -173,13 +173,27 @@ def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
     """
     records: list[dict[str, str]] = []
     fields: list[str | None] | None = None
+    dense: list[str | None] = []  # the fields of the header's non-empty cells
     for cells in rows:
         # Empty cells keep their column ("Frau |  | Katrin", an empty first <td>).
         cells = [c.strip(" *\xa0") for c in cells]
-        if fields is not None and len(cells) == len(fields):
+        filled = [c for c in cells if c]
+        if (
+            fields is not None
+            and len(cells) != len(fields)
+            and len(filled) == len(dense)
+            and len(dense) >= 2
+        ):
+            # Columns aligned with a varying number of tabs ("Name\t\tBereich\t\t\tE-Mail"):
+            # without empty cells the row matches the header's named columns one to one.
+            cells, fields_now = filled, dense
+        else:
+            fields_now = fields or []
+        if fields is not None and len(cells) == len(fields_now):
+            fields_used = fields_now
             rec = {
                 f: clean_line(c, MAX_FIELD_CHARS)
-                for f, c in zip(fields, cells, strict=True)
+                for f, c in zip(fields_used, cells, strict=True)
                 if f and c and len(c) <= MAX_FIELD_CHARS
             }
             if rec:
@@ -191,7 +205,9 @@ def column_records(rows: list[list[str]]) -> list[dict[str, str]]:
         known = [h for h in header if h]
         named = {"name", "name_rev", "given"} & set(header)
         # Columns nobody asked for ("Referat", "Raum") are ignored, but most must be known.
-        fields = header if named and len(known) >= 2 and 2 * len(known) >= len(header) else None
+        labels = len([c for c in cells if c])  # empty cells of tab alignment are no columns
+        fields = header if named and len(known) >= 2 and 2 * len(known) >= labels else None
+        dense = [h for h, c in zip(header, cells, strict=False) if c]
     return records if any(_record_person(r) for r in records) else []
 
 
