@@ -1881,3 +1881,19 @@ def test_tab_table_aligned_with_a_varying_number_of_tabs() -> None:
         ("i.brenner@hafen-ag.example", "Ida Brenner"),
         ("k.weller@hafen-ag.example", "Konstantin Weller"),
     ]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Im Büro bin ich unter t.krahn@stade.example erreichbar.",
+        "Meine dienstliche Adresse lautet t.krahn@stade.example.",
+    ],
+)
+def test_writer_from_a_private_mailbox_gives_the_office_address(sentence: str) -> None:
+    body = (
+        f"Hallo,\n\nich (Tobias Krahn, Hansestadt Stade, Bauamt) melde mich zur Tagung an. "
+        f"{sentence}\n\nGruß\nTobias\n"
+    )
+    got = attendees(body, frm="Tobias Krahn <tkrahn77@web.example>")
+    assert got == [("t.krahn@stade.example", "Tobias Krahn", None, "Hansestadt Stade")]

@@ -1508,6 +1508,12 @@ def extract_attendees(msg: ParsedMessage, kind: str | None = None) -> list[Atten
         cancelling = bool(_CANCEL.search(f"{msg.subject}\n{told}"))
 
     sender = _read_sender(msg, address, sig_lines, main)
+    # "dienstlich bin ich unter x@… erreichbar", "meine Adresse lautet x@…": the writer's own
+    # address for the confirmation, written from another (private) mailbox.
+    mine = _MY_ADDRESS.search(main)
+    given = (mine.group(1) or mine.group(2)).lower() if mine else ""
+    if given and _VALID_ADDR.match(given) and given != address:
+        address = sender.email = given
     shared_org: str | None = None
     people: list[Attendee] = []
     for rec in records:
@@ -1768,7 +1774,16 @@ def _record_person(rec: dict[str, str]) -> PersonName | None:
     return PersonName(person.name, person.title or title, salutation, person.function)
 
 
-_OWN_WORDS = re.compile(r"(?i)\bmich\s*\(([^()]{3,120})\)|\bmich\b[^.:\n(]{0,25}:\s*([^\n]{3,160})")
+_OWN_WORDS = re.compile(
+    r"(?i)\b(?:mich|ich)\s*\(([^()]{3,120})\)|\bmich\b[^.:\n(]{0,25}:\s*([^\n]{3,160})"
+)
+
+
+_MY_ADDRESS = re.compile(
+    r"(?i)\b(?:bin ich|ich bin)\s+(?:\w+\s+){0,3}?unter\s+(" + _EMAIL.pattern + r")\s+erreichbar"
+    r"|\b(?:meine|my)\s+(?:dienstliche\s+|berufliche\s+|work\s+|office\s+)?(?:e-?mail-?)?"
+    r"(?:adresse|address)\s+(?:lautet|ist|is)\s*:?\s*(" + _EMAIL.pattern + r")"
+)
 
 
 def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: str) -> _Sender:
@@ -1780,9 +1795,11 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
     sig = read_signature(sig_lines, shown)
     # "melde ich mich (Dr. X, Org) an", "Melde mich an: X, Org"
     own = _OWN_WORDS.search(main)
-    if own and sig.person is None:
+    if own:
         bits = [b.strip(" .") for b in (own.group(1) or own.group(2)).split(",")]
         person = parse_person(bits[0])
+        if sig.person is not None and not (person and same_person(sig.person.name, person.name)):
+            person = None  # the signature names someone else: it wins
         if person:
             org = next((organisation_of(b)[0] for b in bits[1:] if organisation_of(b)[1]), None)
             sig = Signature(person, org or sig.organisation, False, sig.function)
