@@ -1884,3 +1884,13 @@ def test_writer_from_a_private_mailbox_gives_the_office_address(sentence: str) -
     )
     got = attendees(body, frm="Tobias Krahn <tkrahn77@web.example>")
     assert got == [("t.krahn@stade.example", "Tobias Krahn", None, "Hansestadt Stade")]
+
+
+def test_inverted_first_person_saying_no_is_not_registered() -> None:
+    body = (
+        "Hallo,\n\nleider komme ich am Tag selbst nicht, aber Frau Rieke Harms nimmt für uns "
+        "teil.\n\nGruß\nOle Dahl\nStadt Kiel\n"
+    )
+    raw = mail(body, "Ole Dahl <o.dahl@kiel.example>")
+    got = extract_attendees(parse_message(raw), kind="registration")
+    assert [a.name for a in got] == ["Rieke Harms"]

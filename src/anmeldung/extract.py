@@ -988,6 +988,7 @@ _NOT_ME = re.compile(
     r"(?i)\b(?:ich selbst|ich persönlich|i myself)\b(?:[^.!?]|(?<=\d)\.)*\b(?:nicht|not|kein\w*"
     r"|verhindert|unable)\b"
     r"|\bich\s+(?:komme|nehme|bin)\b[^.!?]{0,30}\bnicht\b|\bohne mich\b"
+    r"|\b(?:komme|nehme)\s+ich\b[^.!?]{0,30}\bnicht\b"
     r"|\b(?:kann|könnte|werde)\s+ich\b[^.!?]{0,50}\bnicht\b|\bübertrag\w*\b|\bumschreiben\b"
     r"|\btransfer (?:my|our)\b"
     r"|\bi\s+(?:will|shall|can)\s*(?:not|n't)\b[^.!?]{0,20}\b(?:attend|come|join)"
