@@ -1001,6 +1001,14 @@ NEWEST = {
     "heldout14": {"kind": 0.99, "count": 0.99, "email": 0.99, "name": 0.99, "organisation": 0.99},
     "heldout15": {"kind": 0.99, "count": 0.99, "email": 0.99, "name": 0.99, "organisation": 0.99},
     "heldout16": {"kind": 0.99, "count": 0.97, "email": 0.98, "name": 0.98, "organisation": 0.98},
+    # Blind, never tuned on: floors at its first run (README); raise them when it is tuned on.
+    "heldout17": {
+        "kind": 0.925,
+        "count": 0.85,
+        "email": 0.877,
+        "name": 0.857,
+        "organisation": 0.734,
+    },
 }
 
 
