@@ -46,7 +46,10 @@ The order, and why:
                            One that asks to register somebody more is a registration
                            (``registration_in_reply``).
 20. ``registration``      registration words in the subject or the unquoted body.
-21. ``no_intent``         anything else: kind "other", for review.
+    (A plain match whose words read strongly like a question or thanks to the learned
+    intent model, intent.py, is ``intent_veto``: kind "other", for review.)
+21. ``no_intent``         anything else: kind "other", for review; unless the learned intent
+                           model reads a registration in it (``intent_model``).
 
 Only kinds "registration" and "cancellation" may ever be answered (``may_reply``).
 """
@@ -68,6 +71,7 @@ from .bounces import (
     parse_raw,
     text_failures,
 )
+from .intent import IntentModel, shipped_model
 from .parse import ParsedMessage
 
 Kind = Literal["registration", "cancellation", "auto_reply", "bounce", "other"]
@@ -93,6 +97,8 @@ class ClassifyContext:
     own_addresses: frozenset[str] = frozenset()
     # Message-IDs (without brackets) of mail we sent; used to spot replies and bounces to us.
     is_own_message_id: Callable[[str], bool] = field(default=lambda _mid: False)
+    # The learned second opinion on intent (intent.py); None: the rules alone decide.
+    intent_model: IntentModel | None = field(default_factory=shipped_model)
 
 
 @dataclass(frozen=True)
@@ -770,16 +776,46 @@ def registration(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
     head = inc.unquoted[:_HEAD_CHARS]
     if _UNDECIDED.search(head):
         if _register_intent(head):
-            return Classification("registration", "registration")
+            return _unless_vetoed(inc, ctx)
         return None
     # "AW: Ihre Anmeldung zum …" is our confirmation's subject, not the writer's intent.
     subject = _OUR_SUBJECT.sub(" ", inc.msg.subject)
     if _intent(_REGISTER, subject) or _register_intent(head):
-        return Classification("registration", "registration")
+        return _unless_vetoed(inc, ctx)
     return None
 
 
+def _unless_vetoed(inc: Incoming, ctx: ClassifyContext) -> Classification:
+    """A registration word matched; a text that reads strongly like a question or thanks
+    ("ich bin schon angemeldet … muss man sich gesondert anmelden?") goes to a person."""
+    model = ctx.intent_model
+    if model is not None and model.score(inc.msg.subject, inc.unquoted) < model.veto:
+        return Classification("other", "intent_veto")
+    return Classification("registration", "registration")
+
+
+# Somebody who registers speaks for themselves or their office: "ich", "wir", "unser", in
+# dialect "isch", "mir", "mia", "i". An announcement or a test message does not.
+_FIRST_PERSON = re.compile(
+    r"(?i)\b(?:ich|wir|mich|uns|mir|meine?[rsmn]?|unse?re?[rsmn]?|isch|mia|i|we|me|us|my|our"
+    r"|je|nous|moi|mon|ma|mes|notre|nos)\b"
+)
+
+
 def no_intent(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
+    model = ctx.intent_model
+    head = inc.unquoted[:_HEAD_CHARS]
+    if (
+        model is not None
+        and _FIRST_PERSON.search(head)
+        # Registration words the rules saw and set aside ("schon angemeldet", "bevor ich mich
+        # anmelde", "keine neue Anmeldung") were read; the model does not overrule that.
+        and not _REGISTER.search(intent_text(head))
+        and model.score(inc.msg.subject, inc.unquoted) > model.accept
+    ):
+        # No rule knows the phrase, but the words read like a registration ("gerne nehmen
+        # wir die Einladung an", dialect): the learned model decides (intent.py).
+        return Classification("registration", "intent_model")
     return Classification("other", "no_intent")
 
 
