@@ -1902,3 +1902,102 @@ def test_inverted_first_person_saying_no_is_not_registered() -> None:
     raw = mail(body, "Ole Dahl <o.dahl@kiel.example>")
     got = extract_attendees(parse_message(raw), kind="registration")
     assert [a.name for a in got] == ["Rieke Harms"]
+
+
+# --- the organisation by its place in the signature ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "org"),
+    [
+        # a body no word list knows, below a unit and above the street
+        (
+            [
+                "Dr. Imke Sörensen",
+                "Oberregierungsrätin",
+                "Dezernat 23 – Denkmalpflege",
+                "Direktion für Landesentwicklung Nord",
+                "Am Hafen 12",
+                "24103 Kiel",
+            ],
+            "Direktion für Landesentwicklung Nord",
+        ),
+        # a body above its unit ("Kämmerei"), which stands above the street
+        (
+            [
+                "Piet Hansen",
+                "Landschaftsverband Holstein",
+                "Kämmerei",
+                "Rendsburger Weg 4",
+                "24768 Rendsburg",
+            ],
+            "Landschaftsverband Holstein",
+        ),
+        # a firm whose name ends in a legal form, then the office, then the street
+        (
+            [
+                "Dr. Ole Brandt",
+                "Rechtsanwalt",
+                "BRANDT & FEDDERSEN Rechtsanwälte PartGmbB",
+                "Partner",
+                "Holstenstraße 3",
+                "24103 Kiel",
+            ],
+            "BRANDT & FEDDERSEN Rechtsanwälte PartGmbB",
+        ),
+        # abroad: a four-digit postal code with a country prefix, a French office
+        (
+            [
+                "Luc Hoffmann",
+                "Bourgmestre",
+                "Administration communale de Wiltz",
+                "Rue du Château, L-9516 Wiltz",
+            ],
+            "Administration communale de Wiltz",
+        ),
+    ],
+)
+def test_signature_organisation_by_its_place(lines: list[str], org: str) -> None:
+    assert read_signature(lines).organisation == org
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # an office line above a unit is no body: the unit stays the answer
+        [
+            "Mag. Petra Huber",
+            "Vorstand der Gruppe Haushalt",
+            "Amt der Kärntner Landesregierung",
+            "Arnulfplatz 1, 9020 Klagenfurt",
+        ],
+        # a sentence, a phone line or the signer's own name is no body
+        ["Jens Ohlsen", "Bei Fragen gern anrufen.", "Am Markt 3", "25813 Husum"],
+        ["Jens Ohlsen", "Jens Ohlsen", "Am Markt 3", "25813 Husum"],
+    ],
+)
+def test_signature_lines_that_are_not_a_body_by_place(lines: list[str]) -> None:
+    org = read_signature(lines).organisation
+    assert org is None or org.startswith("Amt der")
+
+
+def test_office_of_a_compound_municipality_names_the_body() -> None:
+    assert organisation_of("Ortsvorsteherin der Ortsgemeinde Hüffelsheim")[0] == (
+        "Ortsgemeinde Hüffelsheim"
+    )
+    assert organisation_of("Bürgermeister der Kreisstadt Eutin")[0] == "Kreisstadt Eutin"
+    assert organisation_of("Stadtverordnetenversammlung der Hansestadt Wismar")[0] == (
+        "Stadtverordnetenversammlung der Hansestadt Wismar"
+    )
+
+
+def test_french_office_line_is_no_organisation() -> None:
+    sig = read_signature(
+        [
+            "Chloé Martin",
+            "Chargée du service Urbanisme et Voirie",
+            "Ville de Thionville",
+            "3 place Anne Grommerch, 57100 Thionville",
+        ]
+    )
+    assert sig.organisation == "Ville de Thionville"

@@ -352,7 +352,8 @@ _BODY = re.compile(
     r"|\b\w*(?:kreis|wasser|energie|versorgungs|verkehrs|gas|gemeinde|stadt)werken?\b"
     r"|\b(?:planungs|architektur|beratungs|sachverständigen)büro\b|\bk\.?d\.?ö\.?r\b"
     r"|(?-i:\beG\b|\bUG\b(?=\s*\(haftungsbeschränkt\))|\bOHG\b))"
-    r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR|mbB|PartG|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\.)(?![\w/])"
+    r"|\b(?:AG|KG|Ltd|Inc|LLP|GbR|mbB|PartG|PartGmbB|KGaA|A/S|ApS|AB|Oy|SE|SpA|Srl|B\.V\.|N\.V\."
+    r"|S\.A\.|S\.à r\.l\.|SARL|SAS|GesmbH|Ges\.m\.b\.H\.)(?![\w/])"
 )
 _DEPT = re.compile(
     r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fb\b|fd\b|fachgebiet|dezernat"
@@ -369,7 +370,8 @@ _FUNCTION_VOCAB = re.compile(
     r"|\w*beauftragte[r]?"
     r"|professor(?:in)?|head|director|officer|advisor|adviser|economist|associate|assistant"
     r"|chief|lecturer|researcher|consultant|clerk|treasurer|auditor|skarbnik|starosta|burmistrz"
-    r"|wójt|maire|adjointe?|trésorière?|directeur|directrice|wethouder|penningmeester)$"
+    r"|wójt|maire|adjointe?|trésorière?|directeur|directrice|wethouder|penningmeester"
+    r"|chef|cheffe|responsable|chargée?|échevine?|bourgmestre|conseill(?:er|ère))$"
 )
 # A department named last ("City Office", "Borgmesterens Afdeling") under an organisation.
 _DEPT_END = re.compile(
@@ -397,7 +399,8 @@ _CONTACT = re.compile(
     r"(?i)(?:@|\bwww\.|https?://|^(?:tel|telefon|fon|phone|fax|mobil|handy|mobile|t|f|m)\b\.?:?\s*[+\d(])"
 )
 _ADDRESS = re.compile(
-    r"(?i)(?:\b\d{5}\s+[^\W\d]|(?:straße|str\.|weg|platz|ring|allee|gasse|markt|damm|ufer|hof|wall"
+    r"(?i)(?:\b\d{5}\s+[^\W\d]|\b(?:[A-Z]{1,2}-)\d{4,5}\s+[^\W\d]|(?:,\s*|^)\d{4}\s+[A-ZÄÖÜ][^\W\d]+$"
+    r"|(?:straße|str\.|weg|platz|ring|allee|gasse|markt|damm|ufer|hof|wall"
     r"|tor)\s*\d|^\+?\d[\d\s/()-]{5,}$)"
 )
 _STOP = re.compile(
@@ -452,7 +455,8 @@ def part_kind(part: str) -> str:
 # "Kämmerin der Stadt Lippstadt", "Fraktion X im Rat der Stadt Lünen": the body named inside.
 _OF_BODY = re.compile(
     r"\b(?:im|in der|der|des)\s+((?:(?:Rat|Kreistag|Gemeinderat|Stadtrat) (?:der|des) )?"
-    r"(?:Stadt|Gemeinde|Kreises|Landkreises|Samtgemeinde|Verbandsgemeinde)\s+[A-ZÄÖÜ][\w-]*"
+    r"(?:[A-ZÄÖÜ][a-zäöüß]*(?:gemeinde|stadt)|Stadt|Gemeinde|Kreises|Landkreises|Marktes"
+    r"|Marktgemeinde)\s+[A-ZÄÖÜ][\w-]*"
     r"(?:\s\([^)]{1,20}\))?)$"
 )
 
@@ -467,7 +471,9 @@ _FOR_LIST = re.compile(
     r"|[Bb]undesamt|[Aa]nstalt|[Ii]nstitut|[Aa]gentur|[Zz]entrum|[Bb]ehörde|[Ss]enatsverwaltung)"
     r" für [^,|–—·;/]+(?:, [^,|–—·;/]+)*,? (?:und|sowie) [^,|–—·;/]+"
 )
-_LEGAL_FORM = re.compile(r"\b(?:GmbH|AG|mbH|KG|e\.\s?V\.|AöR|A/S|SE|gGmbH)\s*$")
+_LEGAL_FORM = re.compile(
+    r"\b(?:GmbH|AG|mbH|KG|e\.\s?V\.|AöR|A/S|SE|gGmbH|PartGmbB|PartG mbB|mbB|KGaA|eG)\s*$"
+)
 
 
 # Where a body's name starts after an office written without a separator.
@@ -533,7 +539,8 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         and part_kind(prefix) != "org"
         and not re.search(
             r"(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat|Kreisausschuss|Gemeindevorstand"
-            r"|Ortsbeirat(?:\s+\d{1,2})?|Ortschaftsrat)$",
+            r"|Ortsbeirat(?:\s+\d{1,2})?|Ortschaftsrat|Stadtverordnetenversammlung"
+            r"|Bezirksvertretung|Regionsversammlung|Bezirksbeirat|Stadtbezirksrat)$",
             prefix,
         )
     ):
@@ -866,7 +873,9 @@ def read_signature(lines: list[str], hint: PersonName | None = None) -> Signatur
     dept: str | None = None
     function: str | None = None
     lines = _join_wrapped_body(lines)
+    tags: list[str] = []  # what each line is, for _org_by_place()
     for line in lines:
+        tags.append("person")
         whole = parse_person(line) or _one_token_match(line, hint)
         hinted = bool(hint and same_person(line, hint.name))
         if whole and _BODY.search(line) and not hinted:
@@ -887,13 +896,18 @@ def read_signature(lines: list[str], hint: PersonName | None = None) -> Signatur
             # "Beste Grüße / Hans-Peter von der Heide / -- / Prof. Dr. rer. pol. Hans-Peter …"
             person = replace(person, title=person.title or whole.title)
             continue
+        kinds = []
         for part in _SPLIT.split(line.strip("()")):
             kind = part_kind(part)
+            kinds.append(kind)
             if kind == "person" and person is None:
                 person = parse_person(part)
             elif kind == "function" and function is None:
                 function = clean_line(part.strip("() "), MAX_FIELD_CHARS)
         found, what = organisation_of(line)
+        tags[-1] = what or next(
+            (k for k in ("contact", "address", "function") if k in kinds), "unknown"
+        )
         if what == "org" and org and found and _SUB_UNIT.match(org) and _PARENT.search(found):
             org = found  # "Institut für …" above "Technische Hochschule Köln"
         elif what == "org" and org and found and _UMBRELLA.fullmatch(org) and found != org:
@@ -902,7 +916,61 @@ def read_signature(lines: list[str], hint: PersonName | None = None) -> Signatur
             org = found
         elif what == "dept" and dept is None:
             dept = found
+    if org is None:
+        org = _org_by_place(lines, tags)
     return Signature(person, org or dept, org is None and dept is not None, function)
+
+
+# Words that may stand in lower case inside the name of a body ("Struktur- und
+# Genehmigungsdirektion Süd", "Regierung von Mittelfranken", "Administration communale de …").
+_NAME_GLUE = frozenset(
+    "und für der des die dem den von vom zur zum am an im in auf bei de du des la le les et di"
+    " del della da do dos das of the and for à mbh ggmbh gmbh e.v. eg ag kg".split()
+)
+
+
+_UNIT_WORD = re.compile(
+    r"(?i)\b(?:abteilung|abt\.|referat|sachgebiet|fachbereich|fachdienst|fachgebiet|dezernat"
+    r"|\w*bereich|stabsstelle|team|büro|sekretariat|gruppe|vorstand|leitung|department|unit"
+    r"|office)\b"
+)
+
+
+def _body_shaped(line: str) -> bool:
+    """A line written like the name of an institution: capitalised words, no sentence, no
+    digits, no address or contact."""
+    line = line.strip()
+    words = line.split()
+    if not 1 <= len(words) <= 8 or len(line) > 90 or not line[:1].isupper():
+        return False
+    if re.search(r"[\d@:;!?]|[.,]$", line) or _CONTACT.search(line) or _ADDRESS.search(line):
+        return False
+    if _UNIT_WORD.search(line) or _is_function(line):
+        return False  # "Vorstand der Abteilung Finanzen" is a unit or an office, not a body
+    lower = [w for w in words if not w[:1].isupper() and w.lower() not in _NAME_GLUE]
+    if len(words) == 1:
+        return bool(re.fullmatch(r"[A-ZÄÖÜ][A-ZÄÖÜ&-]{2,}", line))  # "ISB", "HAMBURG WASSER"
+    return len(lower) <= (1 if len(words) >= 3 else 0)
+
+
+def _org_by_place(lines: list[str], tags: list[str]) -> str | None:
+    """The organisation by where it stands when no word names it as one.
+
+    German signatures run name, function, unit, organisation, street, town, phone; the line
+    right above the postal address, or beside a department line, is the organisation when it
+    is written like a name ("Regierung von Mittelfranken" over "Promenade 27"; "Bezirk X" over
+    "Kämmerei"). Only lines below the signer's name count, never the name itself.
+    """
+    if "person" not in tags:
+        return None
+    for i in range(tags.index("person") + 1, len(lines)):
+        if tags[i] != "unknown" or not _body_shaped(lines[i]):
+            continue
+        after = tags[i + 1] if i + 1 < len(tags) else ""
+        before = tags[i - 1]
+        if after == "address" or "dept" in (before, after):
+            return clean_line(lines[i], MAX_FIELD_CHARS)
+    return None
 
 
 def _one_token_match(line: str, hint: PersonName | None) -> PersonName | None:
