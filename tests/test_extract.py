@@ -2001,3 +2001,38 @@ def test_french_office_line_is_no_organisation() -> None:
         ]
     )
     assert sig.organisation == "Ville de Thionville"
+
+
+def test_amt_of_municipalities_is_a_body_and_amt_of_a_city_a_unit() -> None:
+    # Schleswig-Holstein, Mecklenburg-Vorpommern and Brandenburg have "Ämter" of municipalities
+    assert organisation_of("Amt Schrevenborn") == ("Amt Schrevenborn", "org")
+    assert organisation_of("Amt Mecklenburgische Schweiz") == (
+        "Amt Mecklenburgische Schweiz",
+        "org",
+    )
+    assert organisation_of("Amt Oder-Welse") == ("Amt Oder-Welse", "org")
+    for unit in ("Amt für Stadtentwicklung", "Amt 61", "Amt Finanzen"):
+        assert organisation_of(unit)[1] == "dept", unit
+    sig = read_signature(
+        [
+            "Jonas Thießen",
+            "Bauamtsleiter",
+            "Amt Schrevenborn",
+            "Der Amtsvorsteher",
+            "Schulstraße 36, 24226 Heikendorf",
+        ]
+    )
+    assert sig.organisation == "Amt Schrevenborn"
+
+
+def test_councils_of_the_north_keep_their_name() -> None:
+    assert organisation_of("Mitglied der Stadtvertretung Parchim")[0] == "Stadtvertretung Parchim"
+    assert organisation_of("Ratsversammlung der Hansestadt Lübeck")[0] == (
+        "Ratsversammlung der Hansestadt Lübeck"
+    )
+    person = parse_person("Ratsherrn Hauke Jessen")
+    assert person is not None
+    assert (person.name, person.function) == ("Hauke Jessen", "Ratsherrn")
+    person = parse_person("Gemeindevertreterin Silke Thode")
+    assert person is not None
+    assert person.name == "Silke Thode"

@@ -316,6 +316,14 @@ def html_table_lines(markup: str, visible: str) -> str:
 
 # --- organisations --------------------------------------------------------------------------
 
+# "Amt Hüttener Berge", "Amt Peenetal/Loitz": in three northern states an Amt is a body of
+# municipalities; "Amt für Umwelt", "Amt 20", "Amt Finanzen" are units of one.
+_AMT_PLACE = (
+    r"(?-i:\s+(?!(?:Finanzen|Umwelt|Kultur|Soziales|Jugend|Bauen|Wirtschaft|Recht|Personal"
+    r"|Ordnung|Schule|Sport|Stadtplanung|Tiefbau|Hochbau|Liegenschaften|Statistik|Wahlen"
+    r"|Organisation|Digitalisierung|Verkehr|Gesundheit|Klimaschutz|Bauordnung)\b)"
+    r"[A-ZÄÖÜ][a-zäöüß]+(?:[ /-][A-ZÄÖÜ][a-zäöüß]+)*$)"
+)
 _BODY = re.compile(
     r"(?i)(?:\b\w*stadt\b|\b\w*gemeinde\b|\b\w*kreis(?:es)?\b|(?:stadt|kreis|gemeinde|bezirks|landes"
     r"|kommunal|senats)verwaltung\b|\bverwaltungsgemeinschaft\b|\bbezirksamt\b|\bbezirksregierung"
@@ -331,7 +339,7 @@ _BODY = re.compile(
     r"|\w*rechnungshof\b|\bbezirksversammlung\b|\w*sparkasse\b|\w*investitionsbank\b|\bl-bank\b"
     r"|\beurométropole\b|\bagglomération\b|\bhaw\s+\w+|[\w-]*universität\b"
     r"|\blandesdirektion\b|\bgemeinschaftsstelle\b|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
-    r"|\bmarktgemeinde\b|\bzweckverband\b|\b\w*behörde\b"
+    r"|\bmarktgemeinde\b|\bzweckverband\b|\b\w*behörde\b|^amt" + _AMT_PLACE + r""
     # chambers, parliaments, state chancelleries, public banks, churches, cooperatives
     r"|\b\w*(?:handels|handwerks|ärzte|architekten|ingenieur|steuerberater|rechtsanwalts"
     r"|landwirtschafts|arbeits|wirtschafts|notar|apotheker)kammer\b"
@@ -356,7 +364,9 @@ _BODY = re.compile(
     r"|S\.A\.|S\.à r\.l\.|SARL|SAS|GesmbH|Ges\.m\.b\.H\.)(?![\w/])"
 )
 _DEPT = re.compile(
-    r"(?i)^(?:amt\b|abteilung|abt\.|referat|fachbereich|fachdienst|fb\b|fd\b|fachgebiet|dezernat"
+    r"(?i)^(?:amt\b(?!"
+    + _AMT_PLACE
+    + r")|abteilung|abt\.|referat|fachbereich|fachdienst|fb\b|fd\b|fachgebiet|dezernat"
     r"|sachgebiet|geschäftsbereich|bereich|ressort|stabsstelle|team|department|serviceeinheit|büro|sekretariat"
     r"|vorzimmer|faculty|fakultät|faculté|facultad|facoltà|lehrstuhl|office)\b|\w*kämmerei\b"
     r"|\w+amt\b|\bdepartment\b"
@@ -389,7 +399,8 @@ _COUNCIL = re.compile(
 # "Mitglied im Rat der Stadt Bonn": the member's council is the organisation.
 _MEMBER_OF = re.compile(r"^(?:Mitglied|Member)\s+(?:im|des|der|of the|of)\s+")
 _COUNCIL_OF_PLACE = re.compile(
-    r"(?:Stadtrat|Kreistag|Gemeinderat|Marktgemeinderat|Bezirkstag|Stadtverordnetenversammlung)"
+    r"(?:Stadtrat|Kreistag|Gemeinderat|Marktgemeinderat|Bezirkstag|Stadtverordnetenversammlung"
+    r"|Gemeindevertretung|Stadtvertretung|Ratsversammlung|Amtsausschuss)"
     r"\s+[A-ZÄÖÜ][\w-]+(?:\s(?:a\.|am|an der|i\.)\s?[A-ZÄÖÜ][\w.-]+)?"
 )
 _DEPT_FIRST = re.compile(
@@ -540,7 +551,7 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         and not re.search(
             r"(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat|Kreisausschuss|Gemeindevorstand"
             r"|Ortsbeirat(?:\s+\d{1,2})?|Ortschaftsrat|Stadtverordnetenversammlung"
-            r"|Bezirksvertretung|Regionsversammlung|Bezirksbeirat|Stadtbezirksrat)$",
+            r"|Bezirksbeirat|Stadtbezirksrat|Amtsausschuss|\w*versammlung|\w*vertretung)$",
             prefix,
         )
     ):
@@ -620,6 +631,7 @@ _ORG_PHRASE = re.compile(
     r"((?:(?:Rat|Kreistag|Gemeinderat) (?:der|des) (?:(?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
     r"[A-ZÄÖÜ][\w.-]*|[A-ZÄÖÜ][\w-]*-Kreises))|(?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde"
     r"|Bezirksamt|Bezirksversammlung|Bezirksvertretung|Bezirkstag|Stadtverordnetenversammlung"
+    r"|Gemeindevertretung|Stadtvertretung|Ratsversammlung"
     r"|Regionsversammlung|Verbandsgemeinde|Samtgemeinde|Marktgemeinde|Landratsamt"
     r"|Bezirksregierung|Regierungspräsidium|Stadtwerke|Sparkasse|Kreissparkasse|Stadtsparkasse"
     r"|Zweckverband|Landschaftsverband|Regionalverband|Handwerkskammer|Staatskanzlei"
@@ -945,7 +957,7 @@ def _body_shaped(line: str) -> bool:
         return False
     if re.search(r"[\d@:;!?]|[.,]$", line) or _CONTACT.search(line) or _ADDRESS.search(line):
         return False
-    if _UNIT_WORD.search(line) or _is_function(line):
+    if _UNIT_WORD.search(line) or _is_function(line) or part_kind(line) == "authority":
         return False  # "Vorstand der Abteilung Finanzen" is a unit or an office, not a body
     lower = [w for w in words if not w[:1].isupper() and w.lower() not in _NAME_GLUE]
     if len(words) == 1:
