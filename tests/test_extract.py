@@ -9,6 +9,8 @@ import pytest
 from anmeldung.accuracy import format_report, measure
 from anmeldung.extract import (
     REVIEW_BELOW,
+    Mention,
+    _dedupe,
     extract_attendees,
     key_values,
     mentions,
@@ -18,7 +20,13 @@ from anmeldung.extract import (
     sender_address,
     split_signature,
 )
-from anmeldung.names import parse_display_name, parse_person, same_person, split_name
+from anmeldung.names import (
+    PersonName,
+    parse_display_name,
+    parse_person,
+    same_person,
+    split_name,
+)
 from anmeldung.parse import parse_message
 
 LABELLED = Path(__file__).parent / "labelled"
@@ -2036,3 +2044,35 @@ def test_councils_of_the_north_keep_their_name() -> None:
     person = parse_person("Gemeindevertreterin Silke Thode")
     assert person is not None
     assert person.name == "Silke Thode"
+
+
+def test_one_address_is_one_person_the_name_it_spells() -> None:
+    # "die Leiterin unserer Kläranlage Groß Grönau, Frau Dr. Daria Olenko (d.olenko@…)": when
+    # two readings of a sentence carry the same address, the name the address spells wins.
+    unit = Mention(PersonName("Kläranlage Groß Grönau"), "d.olenko@wv-sued.example")
+    person = Mention(PersonName("Daria Olenko", title="Dr."), "d.olenko@wv-sued.example")
+    other = Mention(PersonName("Timo Brandes"), "t.brandes@wv-sued.example")
+    assert _dedupe([other, unit, person]) == [other, person]
+    assert _dedupe([other, person, unit]) == [other, person]
+
+
+def test_words_after_an_office_before_a_salutation_are_the_unit() -> None:
+    found = attendees(
+        "hiermit melde ich unseren Abteilungsleiter Strategische Steuerung, Herrn Karl Voss, "
+        "zum Infrastrukturtag an.\n\nViele Grüße\nMira Kolb\n",
+        frm="mira.kolb@lbm.example",
+    )
+    assert [name for _, name, *_ in found] == ["Karl Voss"]
+
+
+def test_a_colleague_already_registered_who_cannot_come_is_not_registered_again() -> None:
+    found = attendees(
+        "unsere Referatsleiterin, Frau Dr. Ute Kampe, ist bei Ihnen schon angemeldet, hat an "
+        "dem Tag aber eine Sitzung und muss leider passen. An ihrer Stelle kommt Herr Nils "
+        "Ebert (nils.ebert@sgd.example), der bei uns die Förderprogramme betreut.\n\n"
+        "Freundliche Grüße\nPia Lorenz\n",
+        frm="pia.lorenz@sgd.example",
+    )
+    assert [(email, name) for email, name, *_ in found] == [
+        ("nils.ebert@sgd.example", "Nils Ebert")
+    ]

@@ -1062,6 +1062,8 @@ _OFFICE_WE = re.compile(
     # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": others' registrations.
     r"|\bwir\b(?=[^.!?]*\b(?:anmeldung(?:en)?|teilnahme|registrierung(?:en)?|zusage)\s+"
     r"(?:von|für|des|der)\s+(?!uns\b|mir\b|mich\b|unsere\s+beiden\b)\w)"
+    # "Frau X, die bei uns die Förderdarlehen betreut": where she works, not who comes
+    r"|\b(?:bei|an|in)\s+uns(?:erem|erer)?\b(?!\s+(?:beide|zwei|drei)\b)"
 )
 # "Ich selbst … komme nicht mit": the writer says they are not among the people registered.
 _NOT_ME = re.compile(
@@ -1113,6 +1115,15 @@ _FIRST_PERSON = re.compile(r"(?i)\b(?:ich|meine|mich|mir|i|my|me)\b")
 _WAS_REGISTERED = re.compile(
     r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
     r"|\bangemeldet\s+(?:hatte|hatten|habe|haben|hat|war|waren)\b"  # "…, die wir angemeldet hatten"
+)
+# Someone else already registered ("Herr X ist bei Ihnen bereits angemeldet"), in a sentence
+# that registers nobody new (no "anmelden", "kommt", "nimmt … teil" besides).
+_ALREADY = re.compile(
+    r"(?i)\b(?:ist|sind|war|waren)\b[^.!?]{0,60}\b(?:bereits|schon)\s+(?:\w+\s+)?"
+    r"(?:angemeldet|registriert)\b"
+)
+_ANOTHER = re.compile(
+    r"(?i)\b(?:anmelden|melde[nt]?|nachmelden|kommt|kommen|nimmt|nehmen|begleite\w*|auch)\b"
 )
 _ADDRESS_LINE = re.compile(r"\s*(?:E-?Mail:\s*)?<?\s*(" + _EMAIL.pattern + r")\s*>?\s*", re.I)
 _BUT = re.compile(r"(?i),?\s+(?:aber|but|jedoch|dafür|stattdessen|instead)\b")
@@ -1249,6 +1260,8 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             continue
         if cancelling and not _CANCEL.search(sent) and _WAS_REGISTERED.search(sent):
             continue  # "wir hatten uns zu zweit angemeldet, Frau X und ich": history, not who
+        if not cancelling and _ALREADY.search(sent) and not _ANOTHER.search(sent):
+            continue  # "Herr X ist bereits angemeldet, muss aber passen": not registered anew
         if not cancelling and _CANCEL.search(sent):
             # "Ich selbst bin verhindert, aber unsere Kämmerin Frau X kommt": keep the clauses
             # that do not cancel; a name in a cancelling clause is not registered here.
@@ -1282,6 +1295,12 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             end = start + used
             pos = end
             if person.name in listed:
+                continue
+            if not re.match(r"(?:Herrn?|Frau|Mrs?|Ms)\b", m.group(0)) and re.match(
+                r"\s*,\s*(?:Herrn?|Frau)\s", sent[end:]
+            ):
+                # "unser Abteilungsleiter Kommunale Infrastruktur, Herr X": the words after the
+                # office name the unit; the person is the one the salutation introduces.
                 continue
             if re.search(r"(?i)\b(?:für|for)\s*$", before) and re.match(
                 r"(?i)\s*(?:kommt|nimmt|wird|comes|will)\b", sent[end:]
@@ -1504,10 +1523,22 @@ def _dedupe(found: list[Mention]) -> list[Mention]:
     for mention in found:
         twin = next((x for x in out if same_person(x.person.name, mention.person.name)), None)
         if twin is None:
-            out.append(mention)
+            twin = next((x for x in out if mention.email and x.email == mention.email), None)
+            if twin is None:
+                out.append(mention)
+            elif _fits_address(mention) and not _fits_address(twin):
+                # "die Leiterin unserer Kläranlage X, Frau Dr. Y (y@…)": one address, one
+                # person; the name the address spells wins over the words before it.
+                out[out.index(twin)] = mention
         elif len(mention.person.tokens) > len(twin.person.tokens):
             out[out.index(twin)] = mention
     return out
+
+
+def _fits_address(mention: Mention) -> bool:
+    """The address's local part spells a word of the name ("i.petrescu@" for Ioana Petrescu)."""
+    local = fold(mention.email.split("@")[0]) if mention.email else ""
+    return any(len(w) > 2 and fold(w) in local for w in mention.person.name.split())
 
 
 # --- the sender ---------------------------------------------------------------------------
