@@ -2076,3 +2076,45 @@ def test_a_colleague_already_registered_who_cannot_come_is_not_registered_again(
     assert [(email, name) for email, name, *_ in found] == [
         ("nils.ebert@sgd.example", "Nils Ebert")
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        # Kölsch-like list after a colon: the writer, an article before a name, an office first
+        (
+            "Hallo zesamme,\n\nmir kumme zu dritt: isch selwer, de Hannes Pütz vun de "
+            "Gemeindewerke Hürth un unsern Kassierer, der Toni Schmitz.\n\nJrööß\nBärbel Kox\n",
+            ["Bärbel Kox", "Hannes Pütz", "Toni Schmitz"],
+        ),
+        # "mei Kollesch": the colleague in dialect spelling, the writer with "isch kumm"
+        (
+            "Gude,\n\nisch kumm gern, un mei Kollesch Marlene Hoff vom Ordnungsamt kommt aach "
+            "mit.\n\nGruß\nBärbel Kox\n",
+            ["Bärbel Kox", "Marlene Hoff"],
+        ),
+        # a remark after the list ("…, der wo …") is no person
+        (
+            "Servus,\n\nmir kumma zu zweid: i selber und de Sepp Huber, der wo bei uns die "
+            "Kasse macht.\n\nPfiat di\nBärbel Kox\n",
+            ["Bärbel Kox", "Sepp Huber"],
+        ),
+    ],
+)
+def test_dialect_lists_and_colleagues(body: str, names: list[str]) -> None:
+    found = attendees(body, frm="Bärbel Kox <b.kox@huerth.example>")
+    assert [name for _, name, *_ in found] == names
+
+
+def test_dialect_item_keeps_its_own_body() -> None:
+    found = attendees(
+        "Hallo zesamme,\n\nmir kumme zu dritt: isch selwer, de Hannes Pütz vun de "
+        "Gemeindewerke Hürth un unsern Kassierer, der Toni Schmitz.\n\nJrööß\nBärbel Kox\n"
+        "Bürgermeisterin Ortsgemeinde Hürth-Efferen\n",
+        frm="Bärbel Kox <b.kox@huerth.example>",
+    )
+    assert [org for *_, org in found] == [
+        "Ortsgemeinde Hürth-Efferen",
+        "Gemeindewerke Hürth",
+        "Ortsgemeinde Hürth-Efferen",
+    ]

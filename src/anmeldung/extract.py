@@ -491,7 +491,8 @@ _LEGAL_FORM = re.compile(
 _BODY_AFTER_FUNCTION = re.compile(
     r"\s+(?=(?:Stadt|Gemeinde|Landkreis|Landratsamt|Kreis|Markt|Stadtverwaltung|Gemeindeverwaltung"
     r"|Kreisverwaltung|Stadtwerke|Zweckverband|Verwaltungsgemeinschaft|Landeshauptstadt"
-    r"|Große Kreisstadt|Universitätsstadt|Hansestadt|Samtgemeinde|Verbandsgemeinde|Amt)"
+    r"|Große Kreisstadt|Universitätsstadt|Hansestadt|Samtgemeinde|Verbandsgemeinde|Amt"
+    r"|Ortsgemeinde|Marktgemeinde|Kreisstadt|Gemeindeverwaltungsverband)"
     r"\s+[A-ZÄÖÜ])"
 )
 
@@ -646,6 +647,8 @@ _ORG_PHRASE = re.compile(
 # "für", "und", "&"; kept when organisation_of reads them as a body.
 _ORG_PHRASE_ANY = re.compile(
     r"\b(?:vom|von der|von den|aus dem|aus der|aus den|seitens der|seitens des|im Namen der"
+    # dialect "vun de Verbandsgemeinde X", "vo da Gmoa"
+    r"|vun de[rm]?|vun|vo de[rm]?"
     r"|im Namen des|für die|für den|für das)\s+"
     r"((?:[A-ZÄÖÜ][\w./&-]*|e\.\s?V\.)(?:\s+(?:[A-ZÄÖÜ][\w./&()-]*|für|und|&|Co\.|e\.\s?V\.|eG"
     r"|gGmbH|mbH|der|des))*)"
@@ -999,10 +1002,12 @@ _MENTION_START = re.compile(
     r"\b(?:Herrn?|Frau|Mrs?\.?|Ms\.?)\s+|(?<![\w.-])(?=(?:Prof\.|Dr\.|Dr\s+[A-ZÄÖÜ]|[A-ZÄÖÜ][a-zäöüß]*"
     r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
     # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
-    r"|(?P<colleague>\b(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?|my|our|die|den)\s+"
+    r"|(?P<colleague>\b(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?|my|our|die|den|mei|unsern|unsre)\s+"
     # … also with adjectives: "unsere wissenschaftliche Mitarbeiterin", "my senior colleague"
     r"(?:(?:[a-zäöüß]+|Senior|Junior)\s+){0,2}"
-    r"(?i:\w*kolleg(?:e|in|en|innen)|colleagues?|mitarbeiter(?:in)?|stellvertreter(?:in)?"
+    # (dialect spells the colleague "Kolleechin", "Kollesch")
+    r"(?i:\w*kolleg(?:e|in|en|innen)|kolle[a-zäöüß]*|colleagues?|mitarbeiter(?:in)?"
+    r"|stellvertreter(?:in)?"
     r"|deputy"
     # … or by what they do: "unsere Senior Managerin X", "meine Doktorandin X"
     r"|\w*manager(?:in)?|\w*referent(?:in|en)?|doktorand(?:in|en)?|praktikant(?:in|en)?"
@@ -1029,9 +1034,10 @@ _CANCEL = re.compile(
 _SELF = re.compile(
     r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich selbst|und mir|and me|ich und"
     # dialect: "i selber", "mir kommet" (Swabian "wir kommen")
-    r"|(?:i|ich) (?:selber|selbscht|sölbst)|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma)"
+    r"|(?:i|ich|isch) (?:selber|selbscht|sölbst|selwer|selbst)"
+    r"|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma|kumme|komme)"
     r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
-    r"|ich\s+(?:nehme|komme|bin)|(?:nehme|komme)\s+ich"
+    r"|ich\s+(?:nehme|komme|bin)|(?:nehme|komme)\s+ich|(?:isch|i)\s+(?:komm|kumm)e?\b"
     r"|ich\s+(?:würde|möchte|werde|will)\b[^.!?]{0,60}\b(?:teilnehmen|kommen|dabei sein)"
     r"|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
@@ -1395,8 +1401,20 @@ _SELF_ITEM_LINE = re.compile(
     r"(?:\s+selbst)?\s*(?:[,.(]|$)"
 )
 _LIST_INTRO = re.compile(r":|,?\s+(?:nämlich|und zwar|namely)\s+")
-_SELF_ITEM = re.compile(r"(?i)^(?:ich|mich|meine wenigkeit|myself|me|i)(?:\s+selbst)?$")
-_LIST_SEP = re.compile(r",\s*|\s+(?:und|sowie|and|as well as|&)\s+")
+# The writer as a list item, also in dialect ("isch selwer", "i selber").
+_SELF_ITEM = re.compile(
+    r"(?i)^(?:ich|mich|meine wenigkeit|myself|me|i|isch)"
+    r"(?:\s+(?:selbst|selber|selwer|selbscht|sölbst))?$"
+)
+# Dialect "un"/"unn" ("isch un de Georg") joins a list like "und".
+_LIST_SEP = re.compile(r",\s*|\s+(?:und|un|unn|sowie|and|as well as|&)\s+")
+# "mei Kämmerer, der Bernd X", "unsern Kassenverwalter, de Georg Y", "de Bernd Z": an office
+# and an article before a name (southern and western dialects put the article before names).
+_ROLE_THEN_NAME = re.compile(
+    r"(?i:\b(?:mein(?:e[nmr]?)?|mei|unser(?:e[nmr]?)?|unsern|unsre)\s+)"
+    r"(?:[a-zäöüß]+\s+)?[A-ZÄÖÜ][a-zäöüß]+,?\s+(?i:der|die|de|d')\s+(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])"
+)
+_ARTICLE_NAME = re.compile(r"^(?i:der|die|de|d')\s+(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])")
 
 
 def _listed_after_colon(sent: str) -> list[Mention]:
@@ -1407,11 +1425,15 @@ def _listed_after_colon(sent: str) -> list[Mention]:
     head, tail = (sent[: intro.start()], sent[intro.end() :]) if intro else (sent, "")
     if not intro or not _VERB.search(head) or re.search(r"(?i)mail\s*$", head):
         return []
+    tail = _ROLE_THEN_NAME.sub("", tail)
     chunks = [c.strip(" .;") for c in _LIST_SEP.split(tail) if c.strip(" .;")]
     if len(chunks) < 2:
         return []
     out = []
     for chunk in chunks:
+        if out and re.match(r"(?:der|die|das|den|dem|wo|who|which)\b", chunk):
+            break  # "…, der wo bei uns für die Straßen zuständig ist": a remark, not a person
+        chunk = _ARTICLE_NAME.sub("", chunk)
         if _SELF_ITEM.match(chunk):
             continue
         salutation = bool(re.match(r"(?:Herrn?|Frau)\s", chunk))
@@ -1421,7 +1443,9 @@ def _listed_after_colon(sent: str) -> list[Mention]:
             return []
         # "Anna Roth (a.roth@…)", "Anna Roth – a.roth@… – aus dem Bauamt"
         em = re.match(r"(?:[(<]|[–—]\s)\s*(" + _EMAIL.pattern + r")\s*(?:[)>]|[–—]|$)", rest)
-        out.append(Mention(person, em.group(1).lower() if em else None))
+        at = _ORG_PHRASE_ANY.match(rest)  # "Bernd X vom Zweckverband Y": the item's own body
+        org = _org_of_phrase(at) if at else None
+        out.append(Mention(person, em.group(1).lower() if em else None, org))
     # "Wir melden uns an: Wärmeplanung Konvoi und Fördermittel Bund" lists no people: the head
     # must count people, or the writer be among them, or every name carry a title or address.
     writer = any(_SELF_ITEM.match(c) for c in chunks)
@@ -1431,7 +1455,7 @@ def _listed_after_colon(sent: str) -> list[Mention]:
 
 
 _PEOPLE_HEAD = re.compile(
-    r"(?i)\bzu\s+(?:zweit|dritt|viert|fünft|sechst)|\b(?:zwei|drei|vier|fünf|two|three|four"
+    r"(?i)\bzu\s+(?:zweit|zwett|zweid|zwoit|zwoat|dritt|viert|fünft|sechst)|\b(?:zwei|drei|vier|fünf|two|three|four"
     r"|five|\d)\s+(?:personen|teilnehmer\w*|kolleg\w*|people|persons|colleagues)\b|\bfolgende"
     r"|\bkolleg|\bcolleague|\bteilnehmer|\bperson|\bpeople"
 )
@@ -1787,8 +1811,9 @@ def _self_position(main: str) -> str:
         r"(?i)^\s*(?:sehr geehrte\w*|liebe\w*|hallo|guten tag|dear|hi)\b[^\n]*\n", "", main
     )
     m = re.search(
-        r"(?i)\b(?:mich|myself|me|ich selbst|(?:i|ich) (?:selber|selbscht)"
-        r"|ich\s+(?:nehme|komme|bin|melde|und|sowie)|i\s+(?:will|shall|am|'ll)"
+        r"(?i)\b(?:mich|myself|me|(?:ich|isch) selbst|(?:i|ich|isch) (?:selber|selbscht|selwer)"
+        r"|(?:ich|isch)\s+(?:nehme|komme?|kumme?|bin|melde|und|un|unn|sowie)"
+        r"|i\s+(?:will|shall|am|'ll)"
         r"|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
         r"|(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir)\b",
         main,
