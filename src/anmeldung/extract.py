@@ -1429,7 +1429,7 @@ def _listed_after_colon(sent: str) -> list[Mention]:
     chunks = [c.strip(" .;") for c in _LIST_SEP.split(tail) if c.strip(" .;")]
     if len(chunks) < 2:
         return []
-    out = []
+    out: list[Mention] = []
     for chunk in chunks:
         if out and re.match(r"(?:der|die|das|den|dem|wo|who|which)\b", chunk):
             break  # "…, der wo bei uns für die Straßen zuständig ist": a remark, not a person
