@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"accept > {threshold:4.1f}: registrations {hit}/{total}, others {wrong}/{others}"
             )
-        for threshold in (-6.0, -8.0, -10.0):
+        for threshold in (-3.0, -4.0, -5.0, -6.0, -8.0):
             lost, total = cv.vetoed_registrations(threshold)
             caught = sum(1 for _, reg, score in cv.scores if not reg and score < threshold)
             others = sum(1 for _, reg, _ in cv.scores if not reg)

@@ -912,3 +912,37 @@ def test_withdrawals_substitutes_coming_with_someone_and_plans(
     subject: str, body: str, kind: str
 ) -> None:
     assert run(mail(f"Subject: {subject}", body)).kind == kind
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # questions about others taking part, with the answer deciding what happens next
+        "Wir haben Ihr Programm bekommen. Zwei Fragen dazu: Kostet die Teilnahme etwas, und "
+        "können auch Auszubildende teilnehmen? Dann würde ich es im Haus weitergeben; die "
+        "Anmeldungen kämen dann direkt von den Kolleginnen.\n",
+        "Is the excursion open to student assistants, and do they need to register separately?\n",
+    ],
+)
+def test_questions_about_others_taking_part_register_nobody(body: str) -> None:
+    assert run(mail("Subject: Frage zum Fachtag", body)).kind == "other"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Können Sie mich bitte noch für den Fachtag anmelden?\n",
+        "Could you please register my colleague and me for the workshop?\n",
+    ],
+)
+def test_a_request_in_question_form_still_registers(body: str) -> None:
+    assert run(mail("Subject: Fachtag", body)).kind == "registration"
+
+
+def test_an_open_maybe_about_a_substitute_is_still_a_cancellation() -> None:
+    raw = mail(
+        "Subject: Abmeldung Fachtag",
+        "mein Kollege Jonas Behrens ist angemeldet, fällt aber krankheitsbedingt aus. Bitte "
+        "streichen Sie ihn. Ob jemand anderes an seiner Stelle kommt, melde ich noch.\n",
+    )
+    assert (run(raw).kind, run(raw).reason) == ("cancellation", "cancellation")

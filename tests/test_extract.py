@@ -2118,3 +2118,18 @@ def test_dialect_item_keeps_its_own_body() -> None:
         "Gemeindewerke Hürth",
         "Ortsgemeinde Hürth-Efferen",
     ]
+
+
+def test_one_of_two_cancels_and_the_writer_stays_clause_by_clause() -> None:
+    body = (
+        "Guten Tag,\n\nwir hatten uns zu zweit angemeldet, meine Kollegin Svea Brodersen und "
+        "ich. Frau Brodersen kann am Tag der Tagung leider nicht. Bitte streichen Sie nur "
+        "sie – ich komme wie geplant.\n\nGruß\nHauke Carstens\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(body, "Hauke Carstens <h.carstens@amt-eider.example>")),
+        kind="cancellation",
+    )
+    assert [(a.email, a.name) for a in found] == [
+        ("h.carstens@amt-eider.example", "Svea Brodersen")
+    ]

@@ -129,7 +129,7 @@ def test_the_model_never_overrules_words_the_rules_set_aside() -> None:
 
 
 def test_a_plain_match_that_reads_like_a_question_goes_to_a_person() -> None:
-    raw = mail("Exkursion", "Ich bin angemeldet. Muss man sich für die Führung anmelden?\n")
+    raw = mail("Exkursion", "Bitte melden Sie mich an. Gibt es bei der Führung Helme?\n")
     assert kind_reason(raw, ClassifyContext(intent_model=None)) == ("registration", "registration")
     assert kind_reason(raw, ctx_with({"führung": -9.0})) == ("other", "intent_veto")
     assert kind_reason(raw, ctx_with({"führung": -7.0})) == ("registration", "registration")

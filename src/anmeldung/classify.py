@@ -675,9 +675,24 @@ _CAN_I_STILL = re.compile(
 )
 
 
+# A question about others taking part ("dürfen auch ehrenamtliche Ratsmitglieder teilnehmen?",
+# "is the workshop open to students?") registers nobody; a question that asks for the writer
+# ("Können Sie mich noch anmelden?", "could you register us?") still does.
+_QUESTION_ABOUT_OTHERS = re.compile(
+    r"(?i)(?:^|(?<=[.!?:\n]))(?![^.!?:\n]*\b(?:mich|uns|mir|me|us|my|our|meine\w*|unsere\w*"
+    r"|ich|wir|i|we|herrn?|frau|kolleg\w*|sie|you)\b)[^.!?:\n]*\?"
+)
+# "die Anmeldungen kämen dann direkt von den Gemeinderäten": others will register themselves.
+_OTHERS_WILL = re.compile(
+    r"(?i)\b(?:die\s+)?(?:anmeldung(?:en)?|registrierung(?:en)?)\s+(?:kämen|kommen|würden|werden)"
+    r"\b[^.!?\n]{0,60}\b(?:von|selbst|direkt)\b[^.!?\n]*"
+)
+
+
 def _register_intent(text: str) -> bool:
     text = _NOT_NEW.sub(" ", _OTHERS_ASKED.sub(" ", intent_text(text)))
     text = _CAN_I_STILL.sub(" ", text)
+    text = _OTHERS_WILL.sub(" ", _QUESTION_ABOUT_OTHERS.sub(" ", text))
     if _UNDECIDED.search(text):
         text = _UNDECIDED.sub(" ", text)
         # Whoever asks before deciding and says nothing else about it wants an answer.
@@ -720,7 +735,10 @@ _SUBSTITUTE = re.compile(
 _MAYBE_SOMEONE = re.compile(
     r"(?i)[^.!?\n]*\b(?:(?:may|might|could) be interested|will contact you (?:him|her|them)sel"
     r"|(?:hätte|hat|haben) (?:eventuell|vielleicht|ggf|möglicherweise) (?:auch )?interesse"
-    r"|meldet sich (?:\w+ ){0,3}selbst)[^.!?\n]*[.!?]?"
+    r"|meldet sich (?:\w+ ){0,3}selbst"
+    # "Ob jemand anderes an seiner Stelle kommen kann, gebe ich Ihnen noch Bescheid": open
+    r"|\bob\b[^.!?\n]{0,60}\b(?:an (?:seiner|ihrer) stelle|stattdessen|als ersatz|instead))"
+    r"[^.!?\n]*[.!?]?"
 )
 
 

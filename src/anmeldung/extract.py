@@ -1022,6 +1022,9 @@ _VERB = re.compile(
     r"|\bnehmen\b|\bnimmt\b|signup|sign up|wahrnehm|erkrankt|\bbook|reserv|annimmt|annehm"
     r"|vertret|vertritt|vormerk|\bmerken\b|\bkemm|\bkumm|inscri|particip"
     r"|\bnotier|\bkäme|accompan"
+    # "Frau X kann am 9. September leider nicht": a cancellation's verb (in a registration the
+    # clause is dropped as cancelling, see mentions())
+    r"|\bleider\s+nicht\b"
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
@@ -1368,7 +1371,21 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             f for f in found
             if not any(re.search(rf"\b{re.escape(f.person.tokens[-1])}\b", x) for x in staying)
         ]  # fmt: skip
-    return sorted(_dedupe(found), key=where)
+    return sorted(_dedupe([_completed(f, main) for f in found]), key=where)
+
+
+def _completed(mention: Mention, main: str) -> Mention:
+    """ "Frau Kessler" named in full elsewhere in the writer's own text ("meine Kollegin Jasmin
+    Kessler und ich"): the full name, so the desk finds the registration it cancels."""
+    if len(mention.person.tokens) != 1:
+        return mention
+    family = re.escape(mention.person.tokens[0])
+    for m in re.finditer(rf"(?<![\w-])[A-ZÄÖÜ][\w'-]+\s+{family}\b", main):
+        full = parse_person(m.group(0))  # the given name right before: no office or noun
+        if full and len(full.tokens) == 2 and full.tokens[-1] == mention.person.tokens[0]:
+            title = mention.person.title or full.title
+            return replace(mention, person=replace(mention.person, name=full.name, title=title))
+    return mention
 
 
 # After a person named in a sentence: ", Y" / "und Y" / "sowie Y", a further name without
@@ -1714,8 +1731,11 @@ def _merge_sender(
         return merged
     verbs = _CANCEL if cancelling else _VERB
     if cancelling and any(
-        _STAYS.search(s) and _FIRST_PERSON.search(s) and not _CANCEL.search(s)
+        _STAYS.search(c) and _FIRST_PERSON.search(c) and not _CANCEL.search(c)
         for s in sentences(main)
+        # "Bitte streichen Sie nur sie – ich komme wie geplant": clause by clause
+        for part in re.split(r"\s+[–—-]\s+|;\s*", s)
+        for c in _BUT.split(part)
     ):
         return merged  # "Meine eigene Anmeldung bleibt bestehen": the writer is not cancelled
     sents = [_MAIL_TO_ME.sub(" ", _OFFICE_WE.sub(" ", s)) for s in sentences(main)]

@@ -48,7 +48,7 @@ class IntentModel:
     bias: float
     weights: dict[str, float]
     accept: float = 2.0  # no rule matched, yet the text reads like a registration
-    veto: float = -8.0  # a rule matched, yet the text reads like a question or thanks
+    veto: float = -4.0  # a rule matched, yet the text reads like a question or thanks
     meta: dict[str, object] = field(default_factory=dict)
 
     def score(self, subject: str, text: str) -> float:
@@ -74,7 +74,7 @@ class IntentModel:
             bias=float(data["bias"]),  # type: ignore[arg-type]
             weights={str(k): float(v) for k, v in weights.items()},
             accept=float(data.get("accept", 2.0)),  # type: ignore[arg-type]
-            veto=float(data.get("veto", -8.0)),  # type: ignore[arg-type]
+            veto=float(data.get("veto", -4.0)),  # type: ignore[arg-type]
             meta=dict(meta) if isinstance(meta, dict) else {},
         )
 
