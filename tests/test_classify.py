@@ -946,3 +946,25 @@ def test_an_open_maybe_about_a_substitute_is_still_a_cancellation() -> None:
         "streichen Sie ihn. Ob jemand anderes an seiner Stelle kommt, melde ich noch.\n",
     )
     assert (run(raw).kind, run(raw).reason) == ("cancellation", "cancellation")
+
+
+def test_a_list_announced_with_a_colon_registers() -> None:
+    raw = mail(
+        "Subject: Teilnehmende Kreis Soest",
+        "aus unserer Kämmerei nehmen folgende Kolleginnen am Fachtag teil:\n\n"
+        "Vorname\tNachname\tE-Mail\nJana\tKüpper\tj.kuepper@kreis-soest.example\n",
+    )
+    assert run(raw).kind == "registration"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Könnten Sie mir das Programm als PDF schicken? Die Anmeldung sende ich Ihnen, sobald "
+        "meine Dienstreise genehmigt ist.\n",
+        "Bevor wir Kollegen anmelden, eine Frage: Gibt es Parkplätze am Rathaus? Wir melden uns "
+        "dann mit den Anmeldungen.\n",
+    ],
+)
+def test_a_registration_promised_for_later_is_no_registration_yet(body: str) -> None:
+    assert run(mail("Subject: Fachtag", body)).kind == "other"

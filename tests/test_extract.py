@@ -2133,3 +2133,64 @@ def test_one_of_two_cancels_and_the_writer_stays_clause_by_clause() -> None:
     assert [(a.email, a.name) for a in found] == [
         ("h.carstens@amt-eider.example", "Svea Brodersen")
     ]
+
+
+def test_the_writer_registered_already_registers_only_the_others() -> None:
+    found = attendees(
+        "ich selbst bin über den Landkreistag bereits angemeldet. Zusätzlich möchte ich zwei "
+        "Studierende anmelden:\n\n- Mia Rehberg (mia.rehberg@hs-bochum.example)\n"
+        "- Can Yilmaz (can.yilmaz@hs-bochum.example)\n\nBeste Grüße\nProf. Dr. Ole Hansen\n",
+        frm="Ole Hansen <ole.hansen@hs-bochum.example>",
+    )
+    assert [name for _, name, *_ in found] == ["Mia Rehberg", "Can Yilmaz"]
+
+
+def test_an_office_cancelling_for_the_boss_without_a_substitute() -> None:
+    body = (
+        "leider muss Frau Landrätin Anke Poll ihre Teilnahme am Fachtag absagen. Eine "
+        "Vertretung können wir leider nicht schicken.\n\nMit freundlichen Grüßen\nIm Auftrag\n"
+        "Jens Wagner\nBüro der Landrätin\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(body, "Büro der Landrätin <buero@kreis-olpe.example>")),
+        kind="cancellation",
+    )
+    assert [a.name for a in found] == ["Anke Poll"]
+
+
+def test_one_cancels_the_other_stays_in_the_next_clause() -> None:
+    body = (
+        "wir sind zu zweit angemeldet. Herr Timo Lüke muss seine Teilnahme leider absagen, "
+        "ich komme aber wie geplant.\n\nViele Grüße\nEva Sand\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(body, "Eva Sand <eva.sand@hamm.example>")), kind="cancellation"
+    )
+    assert [a.name for a in found] == ["Timo Lüke"]
+
+
+def test_registered_with_the_boss_and_whoever_asked_is_not_registered() -> None:
+    found = attendees(
+        "für die Gemeinde Ense nehmen Frau Bürgermeisterin Dr. Rita Busch "
+        "(rita.busch@ense.example) sowie ich am Fachtag teil.\n\nGruß\nPaul Kehl\n",
+        frm="Paul Kehl <paul.kehl@ense.example>",
+    )
+    assert [name for _, name, *_ in found] == ["Rita Busch", "Paul Kehl"]
+    found = attendees(
+        "wie von Herrn Beigeordneten Kai Brandt gewünscht, melde ich mich für den Fachtag an."
+        "\n\nGruß\nPaul Kehl\n",
+        frm="Paul Kehl <paul.kehl@ense.example>",
+    )
+    assert [name for _, name, *_ in found] == ["Paul Kehl"]
+
+
+def test_a_unit_named_last_is_a_department() -> None:
+    sig = read_signature(
+        [
+            "Dr. Lars Timm",
+            "KDN Service Abteilung",
+            "Kommunaler Datenverarbeitungsverband Nord",
+            "Am Turm 2, 24534 Neumünster",
+        ]
+    )
+    assert sig.organisation == "Kommunaler Datenverarbeitungsverband Nord"

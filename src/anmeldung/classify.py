@@ -569,7 +569,7 @@ _REGISTER = re.compile(
     r"|\b(?:put|add) (?:me|us) (?:down|on the list)\b"
     r"|\b(?:reserve|book|save|hold)\b(?: (?:me|us))?(?: (?:a|one|two|three|four|\d+))?"
     r"(?: more)? (?:seats?|places?|spots?|tickets?)\b"
-    r"|\bnehme[n]?\b" + _G + r"{0,160}?\bteil\b(?=\s*(?:[.!,;]|$|und\b))"
+    r"|\bnehme[n]?\b" + _G + r"{0,160}?\bteil\b(?=\s*(?:[.!,;:]|$|und\b))"
     r"|\baufnahme in die teilnehme\w*"
     r"|\bzusage\b|\bsage[n]?\b" + _G + r"{0,60}?\bzu\b(?=\s*(?:[.!,;]|$|und\b))|\bzusagen\b"
     r"|\bteilnahme\b|\bteilnehmen\b|\bteilnehmer(?:in|innen|n)?\b"
@@ -608,6 +608,11 @@ _UNDECIDED = re.compile(
     # "wir überlegen, mit drei Leuten teilzunehmen", "sobald das geklärt ist, melde ich … an"
     r"|\b(?:wir überlegen|ich überlege|überlegen wir|überlege ich)\b"
     r"|\bsobald\b[^.!?]{0,60}\b(?:melde|anmelden|anmelde)\b"
+    # "Die Anmeldung schicke ich Ihnen, sobald die Genehmigung vorliegt", "wir melden uns dann
+    # mit unseren Anmeldungen": a registration promised for later
+    r"|\b(?:anmeldung|anmeldungen|zusage)\b[^.!?]{0,40}\b(?:schicke|sende|senden|schicken|folgt"
+    r"|kommt|kommen)\b[^.!?]{0,40}\b(?:sobald|wenn|nachdem|später)\b"
+    r"|\b(?:wir|ich)\s+melden?\s+(?:uns|mich)\s+(?:dann|später|noch|wieder)\b"
     r"|\b(?:dann|in dem fall|falls ja)\s+würden?\b[^.!?]{0,60}\banmelden\b"
 )
 
@@ -692,11 +697,12 @@ _OTHERS_WILL = re.compile(
 def _register_intent(text: str) -> bool:
     text = _NOT_NEW.sub(" ", _OTHERS_ASKED.sub(" ", intent_text(text)))
     text = _CAN_I_STILL.sub(" ", text)
+    asks = "?" in text
     text = _OTHERS_WILL.sub(" ", _QUESTION_ABOUT_OTHERS.sub(" ", text))
     if _UNDECIDED.search(text):
         text = _UNDECIDED.sub(" ", text)
         # Whoever asks before deciding and says nothing else about it wants an answer.
-        return bool(_REGISTER.search(text)) and "?" not in text
+        return bool(_REGISTER.search(text)) and not asks
     return bool(_REGISTER.search(text)) or (
         bool(_FORM_NAME.search(text)) and bool(_FORM_MORE.search(text))
     )

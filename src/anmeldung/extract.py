@@ -385,7 +385,8 @@ _FUNCTION_VOCAB = re.compile(
 )
 # A department named last ("City Office", "Borgmesterens Afdeling") under an organisation.
 _DEPT_END = re.compile(
-    r"(?i)\b(?:office|department|team|unit|division|afdeling|afdelning|avdelning|secretariat)$"
+    r"(?i)\b(?:office|department|team|unit|division|afdeling|afdelning|avdelning|secretariat"
+    r"|abteilung|referat|sachgebiet|stabsstelle|fachbereich|fachdienst|dezernat)$"
 )
 _DEPT_NOT_ORG = re.compile(r"(?i)\b(?:council|university|municipality|kommune|gemeinde|stadt)\b")
 # An organ of a body is the organisation ("Rat der Stadt Celle"), not a job title.
@@ -1035,7 +1036,7 @@ _CANCEL = re.compile(
     r"|dabei sein)\b"
 )
 _SELF = re.compile(
-    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|and i|ich selbst|und mir|and me|ich und"
+    r"(?i)\b(?:mich|uns|wir|myself|me|und ich|sowie ich|and i|ich selbst|und mir|and me|ich und"
     # dialect: "i selber", "mir kommet" (Swabian "wir kommen")
     r"|(?:i|ich|isch) (?:selber|selbscht|sölbst|selwer|selbst)"
     r"|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma|kumme|komme)"
@@ -1071,6 +1072,9 @@ _OFFICE_WE = re.compile(
     # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": others' registrations.
     r"|\bwir\b(?=[^.!?]*\b(?:anmeldung(?:en)?|teilnahme|registrierung(?:en)?|zusage)\s+"
     r"(?:von|für|des|der)\s+(?!uns\b|mir\b|mich\b|unsere\s+beiden\b)\w)"
+    # "Eine Vertretung können wir leider nicht entsenden": the office, not the writer
+    r"|\b(?:vertretung|ersatz|stellvertret\w*)\b[^.!?]{0,40}\bwir\b|\bwir\b[^.!?]{0,40}"
+    r"\b(?:vertretung|ersatz|stellvertret\w*)\b"
     # "Frau X, die bei uns die Förderdarlehen betreut": where she works, not who comes
     r"|\b(?:bei|an|in)\s+uns(?:erem|erer)?\b(?!\s+(?:beide|zwei|drei)\b)"
 )
@@ -1123,6 +1127,8 @@ _ON_THEIR_OWN = re.compile(
 _FIRST_PERSON = re.compile(r"(?i)\b(?:ich|meine|mich|mir|i|my|me)\b")
 _WAS_REGISTERED = re.compile(
     r"(?i)\b(?:hatte|hatten|habe|haben|hat|war|waren)\b[^.!?]{0,60}\bangemeldet\b"
+    # "ich selbst bin über den Verband bereits angemeldet"
+    r"|\b(?:bin|sind)\b[^.!?]{0,60}\b(?:bereits|schon)\b[^.!?]{0,40}\bangemeldet\b"
     r"|\bangemeldet\s+(?:hatte|hatten|habe|haben|hat|war|waren)\b"  # "…, die wir angemeldet hatten"
 )
 # Someone else already registered ("Herr X ist bei Ihnen bereits angemeldet"), in a sentence
@@ -1136,6 +1142,15 @@ _ANOTHER = re.compile(
 )
 _ADDRESS_LINE = re.compile(r"\s*(?:E-?Mail:\s*)?<?\s*(" + _EMAIL.pattern + r")\s*>?\s*", re.I)
 _BUT = re.compile(r"(?i),?\s+(?:aber|but|jedoch|dafür|stattdessen|instead)\b")
+# Where a sentence about two people turns to the next: a dash, a semicolon, or a comma before a
+# new subject ("Herr X muss absagen, ich komme aber wie geplant").
+_CLAUSE_BREAK = re.compile(r"(?i)\s+[–—-]\s+|;\s*|,\s+(?=(?:ich|wir|er|sie|i|we|he|she)\s)")
+
+
+def _clauses(sentence: str) -> list[str]:
+    return [c for c in _CLAUSE_BREAK.split(sentence) if c.strip()]
+
+
 _FOR_ME = re.compile(r"(?i)\b(?:für|for)\s+(?:mich|me|uns|us|myself)\b")
 # Where the confirmation goes ("senden Sie die Bestätigungen an mich") is not who attends.
 _MAIL_TO_ME = re.compile(r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b|\bfür uns\b(?!\s+beide)")
@@ -1266,7 +1281,13 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
     sents = sentences(main)
     for i, sent in enumerate(sents):
         if _STAYS.search(sent) or _ON_THEIR_OWN.search(sent):
-            continue
+            # "Herr X muss leider absagen, ich komme aber wie geplant": only the clause that
+            # says who stays is left out
+            sent = " ".join(
+                c for c in _clauses(sent) if not (_STAYS.search(c) or _ON_THEIR_OWN.search(c))
+            )
+            if not sent.strip() or _STAYS.search(sent) or _ON_THEIR_OWN.search(sent):
+                continue
         if cancelling and not _CANCEL.search(sent) and _WAS_REGISTERED.search(sent):
             continue  # "wir hatten uns zu zweit angemeldet, Frau X und ich": history, not who
         if not cancelling and _ALREADY.search(sent) and not _ANOTHER.search(sent):
@@ -1311,6 +1332,11 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
                 # "unser Abteilungsleiter Kommunale Infrastruktur, Herr X": the words after the
                 # office name the unit; the person is the one the salutation introduces.
                 continue
+            if re.match(
+                r"(?i)\s*(?:gewünscht|gebeten|erbeten|angeregt|vorgeschlagen|beauftragt|asked)\b",
+                sent[end:],
+            ):
+                continue  # "wie von Herrn Kreisdirektor X gewünscht": who asked, not who comes
             if re.search(r"(?i)\b(?:für|for)\s*$", before) and re.match(
                 r"(?i)\s*(?:kommt|nimmt|wird|comes|will)\b", sent[end:]
             ):
@@ -1364,7 +1390,9 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             c
             for x in sents
             for c in (
-                [c for c in _BUT.split(x) if _STAYS.search(c)] or [x] * bool(_STAYS.search(x))
+                [c for c in _clauses(x) if _STAYS.search(c)]
+                or [c for c in _BUT.split(x) if _STAYS.search(c)]
+                or [x] * bool(_STAYS.search(x))
             )
         ]
         found = [
@@ -1734,8 +1762,7 @@ def _merge_sender(
         _STAYS.search(c) and _FIRST_PERSON.search(c) and not _CANCEL.search(c)
         for s in sentences(main)
         # "Bitte streichen Sie nur sie – ich komme wie geplant": clause by clause
-        for part in re.split(r"\s+[–—-]\s+|;\s*", s)
-        for c in _BUT.split(part)
+        for c in _clauses(s)
     ):
         return merged  # "Meine eigene Anmeldung bleibt bestehen": the writer is not cancelled
     sents = [_MAIL_TO_ME.sub(" ", _OFFICE_WE.sub(" ", s)) for s in sentences(main)]
