@@ -968,3 +968,12 @@ def test_a_list_announced_with_a_colon_registers() -> None:
 )
 def test_a_registration_promised_for_later_is_no_registration_yet(body: str) -> None:
     assert run(mail("Subject: Fachtag", body)).kind == "other"
+
+
+def test_a_conditional_yes_after_questions_waits_for_the_answer() -> None:
+    raw = mail(
+        "Subject: Frage zur Teilnahme",
+        "ich bin Mitglied im Ortsrat Sande. Können auch Ehrenamtliche teilnehmen, und kostet es "
+        "etwas? Je nachdem würde ich mich dann gern anmelden.\n",
+    )
+    assert run(raw).kind == "other"

@@ -389,6 +389,8 @@ HELDOUT_SETS = (
     "heldout20",
     "heldout21",
     "heldout22",
+    "heldout23",
+    "heldout24",
 )
 
 
@@ -2198,3 +2200,71 @@ def test_a_unit_named_last_is_a_department() -> None:
         ]
     )
     assert sig.organisation == "Kommunaler Datenverarbeitungsverband Nord"
+
+
+def test_text_table_aligned_with_spaces_keeps_empty_cells() -> None:
+    found = attendees(
+        "anbei unsere Anmeldungen:\n\n"
+        "Titel  Vorname  Nachname  Funktion              E-Mail\n"
+        "-----  -------  --------  --------------------  ---------------------------\n"
+        "       Ina      Storm     Leiterin Stadtkasse   ina.storm@husum.example\n"
+        "Dr.    Jan      Brix      Kämmerer              jan.brix@husum.example\n\n"
+        "Viele Grüße\nIna Storm\nStadt Husum\n",
+        frm="Ina Storm <ina.storm@husum.example>",
+    )
+    assert [(e, n, t) for e, n, t, _o in found] == [
+        ("ina.storm@husum.example", "Ina Storm", None),
+        ("jan.brix@husum.example", "Jan Brix", "Dr."),
+    ]
+
+
+def test_students_brought_along_after_a_colon() -> None:
+    found = attendees(
+        "ich komme gern zum Fachtag und bringe zwei Studierende aus meinem Seminar mit: Mara "
+        "Lenz und Emre Aksoy.\n\nGrüße\nProf. Dr. Uwe Rahn\nHochschule Emden/Leer\n",
+        frm="Uwe Rahn <uwe.rahn@hs-el.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Uwe Rahn", "Mara Lenz", "Emre Aksoy"]
+
+
+def test_a_reply_adding_a_colleague_registers_only_her() -> None:
+    found = attendees(
+        "vielen Dank für die Bestätigung der Anmeldung von Herrn Lührs. Zusätzlich möchten wir "
+        "noch unsere Kollegin Frau Tjorven Alt (t.alt@weser-ems.example) anmelden.\n\n"
+        "Freundliche Grüße\nBirte Meinen\nAssistenz der Geschäftsführung\n",
+        frm="Birte Meinen <b.meinen@weser-ems.example>",
+    )
+    assert [(e, n) for e, n, _t, _o in found] == [("t.alt@weser-ems.example", "Tjorven Alt")]
+
+
+def test_the_one_who_had_registered_is_not_registered_again() -> None:
+    found = attendees(
+        "unser Kämmerer, Herr Focke, hatte sich im Januar angemeldet. Er ist an dem Tag "
+        "verhindert. An seiner Stelle nehme ich teil.\n\nGrüße\nGesa Ihnen\nGemeinde Wiefelstede\n",
+        frm="Gesa Ihnen <g.ihnen@wiefelstede.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Gesa Ihnen"]
+
+
+def test_party_group_before_a_county_council_is_dropped() -> None:
+    assert organisation_of("SPD-Fraktion im Kreistag des Landkreises Harburg")[0] == (
+        "Kreistag des Landkreises Harburg"
+    )
+
+
+def test_a_unit_of_a_unit_in_parentheses_is_no_organisation() -> None:
+    found = attendees(
+        "bitte melden Sie mich sowie Frau Ilka Roth (Ordnungsamt, Straßenverkehrsbehörde) an."
+        "\n\nGrüße\nOle Brandt\n\nStadt Norden\nAm Markt 15\n26506 Norden\n",
+        frm="Ole Brandt <ole.brandt@norden.example>",
+    )
+    assert [o for _e, _n, _t, o in found] == ["Stadt Norden", "Stadt Norden"]
+
+
+def test_dialect_colleague_with_article_and_relation_word() -> None:
+    found = attendees(
+        "mir kumme zu zwett: ich selwer un de Kolleg Timo Gräf vum Bauamt.\n\nGrüß\nUte Baum\n"
+        "Gemeinde Hatzenbühl\n",
+        frm="Ute Baum <ute.baum@hatzenbuehl.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Ute Baum", "Timo Gräf"]

@@ -613,7 +613,8 @@ _UNDECIDED = re.compile(
     r"|\b(?:anmeldung|anmeldungen|zusage)\b[^.!?]{0,40}\b(?:schicke|sende|senden|schicken|folgt"
     r"|kommt|kommen)\b[^.!?]{0,40}\b(?:sobald|wenn|nachdem|später)\b"
     r"|\b(?:wir|ich)\s+melden?\s+(?:uns|mich)\s+(?:dann|später|noch|wieder)\b"
-    r"|\b(?:dann|in dem fall|falls ja)\s+würden?\b[^.!?]{0,60}\banmelden\b"
+    r"|\b(?:dann|in dem fall|falls ja|je nachdem)\s+würden?\b[^.!?]{0,60}\banmelden\b"
+    r"|\bwürden?\s+(?:ich|wir)\s+(?:mich|uns)\s+dann\b[^.!?]{0,40}\banmelden\b"
 )
 
 

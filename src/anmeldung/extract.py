@@ -235,11 +235,31 @@ def row_records(rows: list[list[str]]) -> list[dict[str, str]]:
     return records
 
 
+# A rule of dash groups under a header ("-----  --------  ------"): the columns of a table
+# aligned with spaces, where an empty cell is only spaces.
+_RULE_GROUPS = re.compile(r"[ \t]*[-=]{2,}(?:[ \t]+[-=]{2,})+[ \t]*\r?")
+
+
+def _fixed_cells(line: str, starts: list[int]) -> list[str]:
+    bounds = [*starts[1:], max(len(line), starts[-1])]
+    return [line[a:b].strip() for a, b in zip([0, *starts[1:]], bounds, strict=True)]
+
+
 def text_table_rows(text: str) -> list[list[str]]:
     """Cells of text lines; a leading tab is an empty first cell, "| a | b |" borders are not."""
-    rows = []
-    for line in text.split("\n"):
-        line = line.strip(" \r")
+    rows: list[list[str]] = []
+    lines = text.split("\n")
+    starts: list[int] = []  # column starts from a rule of dash groups, while its table lasts
+    for i, raw in enumerate(lines):
+        line = raw.strip(" \r")
+        if _RULE_GROUPS.fullmatch(raw) and i and lines[i - 1].strip() and rows:
+            starts = [m.start() for m in re.finditer(r"[-=]{2,}", raw)]
+            rows[-1] = _fixed_cells(lines[i - 1].rstrip("\r"), starts)
+            continue
+        if starts and line:
+            rows.append(_fixed_cells(raw.rstrip("\r"), starts))
+            continue
+        starts = [] if not line else starts
         if re.fullmatch(r"[\s|+:=_-]*[-=_]{3,}[\s|+:=_-]*", line):
             continue  # a rule under the header row ("-----+-----", "|---|---|")
         if line.strip():
@@ -509,7 +529,7 @@ def _council_part(part: str) -> str:
     """ "Mitglied im Stadtrat Leipzig (Fraktion …)" -> "Stadtrat Leipzig"; others unchanged."""
     # "Fraktion Bündnis 90/Die Grünen im Rat der Stadt X": the council, not the group.
     part = re.sub(
-        r"^(?:Fraktion|Gruppe|Ratsfraktion|Kreistagsfraktion)\b.{0,60}?\b(?:im|in der)\s+"
+        r"^(?:[\w/.]+-)?(?:Fraktion|Gruppe|Ratsfraktion|Kreistagsfraktion)\b.{0,60}?\b(?:im|in der)\s+"
         r"(?=(?:Rat|Kreistag|Gemeinderat|Stadtrat|Ortsbeirat|Stadtverordnetenversammlung)\b)",
         "",
         part,
@@ -649,7 +669,7 @@ _ORG_PHRASE = re.compile(
 _ORG_PHRASE_ANY = re.compile(
     r"\b(?:vom|von der|von den|aus dem|aus der|aus den|seitens der|seitens des|im Namen der"
     # dialect "vun de Verbandsgemeinde X", "vo da Gmoa"
-    r"|vun de[rm]?|vun|vo de[rm]?"
+    r"|vun de[rm]?|vun|vum|vo de[rm]?"
     r"|im Namen des|für die|für den|für das)\s+"
     r"((?:[A-ZÄÖÜ][\w./&-]*|e\.\s?V\.)(?:\s+(?:[A-ZÄÖÜ][\w./&()-]*|für|und|&|Co\.|e\.\s?V\.|eG"
     r"|gGmbH|mbH|der|des))*)"
@@ -691,9 +711,13 @@ def _org_beside(after: str) -> str | None:
     m = _BESIDE.match(after)
     if not m:
         return None
-    for part in (m.group(1) or m.group(2)).split(","):
+    parts = (m.group(1) or m.group(2)).split(",")
+    units = any(organisation_of(p)[1] == "dept" for p in parts)
+    for part in parts:
         if _EMAIL.search(part):
             continue
+        if units and re.fullmatch(r"\s*[A-ZÄÖÜ][a-zäöüß]+(?:behörde|stelle)\s*", part):
+            continue  # "(Ordnungsamt, Verkehrsbehörde)": a unit of a unit, not the body
         org, what = organisation_of(part)
         if what == "org" and org:
             return org
@@ -1072,6 +1096,10 @@ _OFFICE_WE = re.compile(
     # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": others' registrations.
     r"|\bwir\b(?=[^.!?]*\b(?:anmeldung(?:en)?|teilnahme|registrierung(?:en)?|zusage)\s+"
     r"(?:von|für|des|der)\s+(?!uns\b|mir\b|mich\b|unsere\s+beiden\b)\w)"
+    # "möchten wir noch unsere Kollegin Frau X anmelden": the office registers her, not itself
+    r"|\bwir\b(?=[^.!?]{0,40}\b(?:unsere[nmr]?|die|den)\s+(?:\w+\s+)?(?:kolleg\w*|mitarbeit\w*"
+    r"|chef\w*|leiter\w*)\b(?:[^.!?]|\.(?=\w)){0,140}\b(?:an|nach)melden\b)"
+    r"(?![^.!?]*\b(?:uns|mich)\b)"
     # "Eine Vertretung können wir leider nicht entsenden": the office, not the writer
     r"|\b(?:vertretung|ersatz|stellvertret\w*)\b[^.!?]{0,40}\bwir\b|\bwir\b[^.!?]{0,40}"
     r"\b(?:vertretung|ersatz|stellvertret\w*)\b"
@@ -1136,9 +1164,12 @@ _WAS_REGISTERED = re.compile(
 _ALREADY = re.compile(
     r"(?i)\b(?:ist|sind|war|waren)\b[^.!?]{0,60}\b(?:bereits|schon)\s+(?:\w+\s+)?"
     r"(?:angemeldet|registriert)\b"
+    # "vielen Dank für die Bestätigung der Anmeldung von Herrn X": X is registered already
+    r"|\bbestätigung\s+(?:der|ihrer|unserer|seiner)?\s*(?:anmeldung|teilnahme|registrierung)\b"
 )
 _ANOTHER = re.compile(
-    r"(?i)\b(?:anmelden|melde[nt]?|nachmelden|kommt|kommen|nimmt|nehmen|begleite\w*|auch)\b"
+    r"(?i)\b(?:anmelden|melde[nt]?|nachmelden|kommt|kommen|nimmt|nehmen|begleite\w*|auch"
+    r"|teilnehm\w*|wird|werden|dabei)\b"
 )
 _ADDRESS_LINE = re.compile(r"\s*(?:E-?Mail:\s*)?<?\s*(" + _EMAIL.pattern + r")\s*>?\s*", re.I)
 _BUT = re.compile(r"(?i),?\s+(?:aber|but|jedoch|dafür|stattdessen|instead)\b")
@@ -1290,7 +1321,11 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
                 continue
         if cancelling and not _CANCEL.search(sent) and _WAS_REGISTERED.search(sent):
             continue  # "wir hatten uns zu zweit angemeldet, Frau X und ich": history, not who
-        if not cancelling and _ALREADY.search(sent) and not _ANOTHER.search(sent):
+        if (
+            not cancelling
+            and (_ALREADY.search(sent) or _WAS_REGISTERED.search(sent))
+            and not _ANOTHER.search(sent)
+        ):
             continue  # "Herr X ist bereits angemeldet, muss aber passen": not registered anew
         if not cancelling and _CANCEL.search(sent):
             # "Ich selbst bin verhindert, aber unsere Kämmerin Frau X kommt": keep the clauses
@@ -1459,7 +1494,10 @@ _ROLE_THEN_NAME = re.compile(
     r"(?i:\b(?:mein(?:e[nmr]?)?|mei|unser(?:e[nmr]?)?|unsern|unsre)\s+)"
     r"(?:[a-zäöüß]+\s+)?[A-ZÄÖÜ][a-zäöüß]+,?\s+(?i:der|die|de|d')\s+(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])"
 )
-_ARTICLE_NAME = re.compile(r"^(?i:der|die|de|d')\s+(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])")
+_ARTICLE_NAME = re.compile(
+    r"^(?i:der|die|de|d')\s+(?:(?i:kolle\w*|chef\w*|nachbar\w*)\s+)?"
+    r"(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])"
+)
 
 
 def _listed_after_colon(sent: str) -> list[Mention]:
@@ -1501,7 +1539,8 @@ def _listed_after_colon(sent: str) -> list[Mention]:
 
 _PEOPLE_HEAD = re.compile(
     r"(?i)\bzu\s+(?:zweit|zwett|zweid|zwoit|zwoat|dritt|viert|fünft|sechst)|\b(?:zwei|drei|vier|fünf|two|three|four"
-    r"|five|\d)\s+(?:personen|teilnehmer\w*|kolleg\w*|people|persons|colleagues)\b|\bfolgende"
+    r"|five|\d)\s+(?:personen|teilnehmer\w*|kolleg\w*|people|persons|colleagues|studierende"
+    r"|student\w*|mitarbeiter\w*|auszubildende|azubis|gäste|guests|doktorand\w*)\b|\bfolgende"
     r"|\bkolleg|\bcolleague|\bteilnehmer|\bperson|\bpeople"
 )
 
