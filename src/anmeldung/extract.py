@@ -529,7 +529,8 @@ def _council_part(part: str) -> str:
     """ "Mitglied im Stadtrat Leipzig (Fraktion …)" -> "Stadtrat Leipzig"; others unchanged."""
     # "Fraktion Bündnis 90/Die Grünen im Rat der Stadt X": the council, not the group.
     part = re.sub(
-        r"^(?:[\w/.]+-)?(?:Fraktion|Gruppe|Ratsfraktion|Kreistagsfraktion)\b.{0,60}?\b(?:im|in der)\s+"
+        r"^(?:[\w/.]+-)?(?:Fraktion|Gruppe|Ratsfraktion|Kreistagsfraktion)\b.{0,60}?"
+        r"\b(?:im|in der)\s+"
         r"(?=(?:Rat|Kreistag|Gemeinderat|Stadtrat|Ortsbeirat|Stadtverordnetenversammlung)\b)",
         "",
         part,
