@@ -977,3 +977,13 @@ def test_a_conditional_yes_after_questions_waits_for_the_answer() -> None:
         "etwas? Je nachdem würde ich mich dann gern anmelden.\n",
     )
     assert run(raw).kind == "other"
+
+
+def test_someone_else_takes_part_and_a_conditional_english_yes() -> None:
+    raw = mail("Subject: Fachtag", "Frau Ministerialrätin Dr. Ina Kolb nimmt am Fachtag teil.\n")
+    assert run(raw).kind == "registration"
+    raw = mail(
+        "Subject: Question",
+        "Will any session be held in English? If so, I would be happy to register.\n",
+    )
+    assert run(raw).kind == "other"

@@ -391,6 +391,9 @@ HELDOUT_SETS = (
     "heldout22",
     "heldout23",
     "heldout24",
+    "heldout25",
+    "heldout26",
+    "heldout27",
 )
 
 
@@ -2268,3 +2271,46 @@ def test_dialect_colleague_with_article_and_relation_word() -> None:
         frm="Ute Baum <ute.baum@hatzenbuehl.example>",
     )
     assert [n for _e, n, _t, _o in found] == ["Ute Baum", "Timo Gräf"]
+
+
+def test_given_names_ending_like_an_office_and_adjectives_that_are_no_names() -> None:
+    for name in ("Berat Krasniqi", "Murat Öztürk"):
+        person = parse_person(name)
+        assert person is not None
+        assert person.name == name
+    person = parse_person("Kreisrat Ole Bähr")
+    assert person is not None
+    assert (person.name, person.function) == ("Ole Bähr", "Kreisrat")
+    assert parse_person("Regionale Entwicklung") is None
+    assert parse_person("Städtische Kliniken") is None
+
+
+def test_a_list_after_the_paragraph_that_announces_it() -> None:
+    found = attendees(
+        "für die Stadt Aurich melde ich zum Fachtag an:\n\nHerrn Bürgermeister Horst Feddermann "
+        "sowie die Leiterin des Fachdienstes IT, Frau Wiebke Saathoff "
+        "(w.saathoff@aurich.example).\n\nIm Auftrag\nAnke Janssen\nStadt Aurich\n",
+        frm="Sekretariat Bürgermeister <sekretariat@aurich.example>",
+    )
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("sekretariat@aurich.example", "Horst Feddermann"),
+        ("w.saathoff@aurich.example", "Wiebke Saathoff"),
+    ]
+
+
+def test_a_substitute_for_a_colleague_registered_without_bereits() -> None:
+    body = (
+        "unsere Kollegin Frau Tanja Weigl ist für den 3. Mai angemeldet, kann aber leider nicht "
+        "teilnehmen. An ihrer Stelle komme ich.\n\nGrüße\nMax Ried\nStadtwerke Dachau\n"
+    )
+    msg = parse_message(mail(body, "Max Ried <max.ried@sw-dachau.example>"))
+    assert [a.name for a in extract_attendees(msg, kind="registration")] == ["Max Ried"]
+
+
+def test_the_writer_who_would_like_to_come_on_a_date_and_brings_someone() -> None:
+    found = attendees(
+        "ich würde gern am 12. Mai zum Fachtag kommen und meinen Doktoranden Lukas Frey, M.Sc., "
+        "mitbringen (lukas.frey@uni-passau.example).\n\nGrüße\nProf. Dr. Eva Stern\n",
+        frm="Eva Stern <eva.stern@uni-passau.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Eva Stern", "Lukas Frey"]

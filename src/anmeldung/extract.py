@@ -1067,7 +1067,8 @@ _SELF = re.compile(
     r"|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma|kumme|komme)"
     r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
     r"|ich\s+(?:nehme|komme|bin)|(?:nehme|komme)\s+ich|(?:isch|i)\s+(?:komm|kumm)e?\b"
-    r"|ich\s+(?:würde|möchte|werde|will)\b[^.!?]{0,60}\b(?:teilnehmen|kommen|dabei sein)"
+    r"|ich\s+(?:würde|möchte|werde|will)\b(?:[^.!?]|(?<=\d)\.){0,60}\b(?:teilnehmen|kommen"
+    r"|dabei sein)"
     r"|i\s+(?:will|am|shall"
     r"|would|'d|'ll)\b[^.]{0,30}\b(?:attend|join|come|register for|participate)|count me)\b"
 )
@@ -1163,8 +1164,8 @@ _WAS_REGISTERED = re.compile(
 # Someone else already registered ("Herr X ist bei Ihnen bereits angemeldet"), in a sentence
 # that registers nobody new (no "anmelden", "kommt", "nimmt … teil" besides).
 _ALREADY = re.compile(
-    r"(?i)\b(?:ist|sind|war|waren)\b[^.!?]{0,60}\b(?:bereits|schon)\s+(?:\w+\s+)?"
-    r"(?:angemeldet|registriert)\b"
+    r"(?i)\b(?:ist|sind|war|waren)\b(?:[^.!?]|(?<=\d)\.){0,60}\b(?:(?:bereits|schon)\s+"
+    r"(?:\w+\s+)?)?(?:angemeldet|registriert)\b"
     # "vielen Dank für die Bestätigung der Anmeldung von Herrn X": X is registered already
     r"|\bbestätigung\s+(?:der|ihrer|unserer|seiner)?\s*(?:anmeldung|teilnahme|registrierung)\b"
 )
@@ -1325,7 +1326,7 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
         if (
             not cancelling
             and (_ALREADY.search(sent) or _WAS_REGISTERED.search(sent))
-            and not _ANOTHER.search(sent)
+            and not (_ANOTHER.search(sent) and not _CANCEL.search(sent))
         ):
             continue  # "Herr X ist bereits angemeldet, muss aber passen": not registered anew
         if not cancelling and _CANCEL.search(sent):
@@ -1335,7 +1336,10 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
             sent = " ".join(c for c in clauses if not _CANCEL.search(c))
             if not sent.strip():
                 continue
-        verb_here = bool(_VERB.search(sent))
+        verb_here = bool(_VERB.search(sent)) or (
+            # "melde ich an:\n\nHerrn X sowie Frau Y": the list's verb ends the paragraph before
+            i > 0 and sents[i - 1].rstrip().endswith(":") and bool(_VERB.search(sents[i - 1]))
+        )
         # "Could you book two places? One for me and one for my colleague X": the verb may be
         # in the sentence before, for a colleague named with an address.
         verb_before = i > 0 and bool(_VERB.search(sents[i - 1]))
@@ -1899,7 +1903,7 @@ def _self_position(main: str) -> str:
     )
     m = re.search(
         r"(?i)\b(?:mich|myself|me|(?:ich|isch) selbst|(?:i|ich|isch) (?:selber|selbscht|selwer)"
-        r"|(?:ich|isch)\s+(?:nehme|komme?|kumme?|bin|melde|und|un|unn|sowie)"
+        r"|(?:ich|isch)\s+(?:nehme|komme?|kumme?|bin|melde|und|un|unn|sowie|würde|möchte|werde)"
         r"|i\s+(?:will|shall|am|'ll)"
         r"|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
         r"|(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir)\b",

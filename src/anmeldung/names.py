@@ -44,7 +44,9 @@ _POSTNOMINAL_TITLE = re.compile(r"^(?:Ph\.\s?D\.?|PhD|DPhil)$")
 FUNCTION_WORD = re.compile(
     # an office may carry its body's short form: "LVR-Kämmerin", "KDO-Geschäftsführer"
     r"^(?!Magistrat$)(?:[A-ZÄÖÜ][\wÄÖÜäöüß]*-)?"
-    r"(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?"
+    r"(?:[A-ZÄÖÜ][a-zäöüß]*(?:meister(?:in)?|kämmerer|kämmerin|leiter(?:in)?"
+    # "-rat" needs a word before it ("Stadtrat", "Beirat"): "Murat", "Berat" are given names
+    r"|(?<=^[A-ZÄÖÜ][a-zäöüß]{2})(?:rat|rätin)|(?<=[a-zäöüß]{3})(?:rat|rätin)"
     # weak nouns inflect after "Herrn": "Herrn Regierungsvizepräsidenten", "Dezernenten"
     r"|direktor(?:in)?|dezernent(?:in|en)?|referent(?:in|en)?|präsident(?:in|en)?|sekretär(?:in)?"
     r"|beigeordnete[nr]?|senator(?:in)?|minister(?:in)?|dirigent(?:in|en)?|inspektor(?:in|en)?"
@@ -79,6 +81,7 @@ _NOT_NAME = re.compile(
     r"|webmaster|postmaster|mailer-daemon|kontakt|contact|bürgermeister\w*|oberbürgermeister\w*"
     r"|landrat|via|im|auftrag|kanzlei|ministerium|bezirksamt|\w*führer\w*|\w*leiter(?:in)?"
     r"|kaufmännische[rn]?|technische[rn]?|sachbearbeiter\w*|\w*referent\w*"
+    r"|\w+(?:ische|liche)[rn]?|\w{5,}ale[rn]?"
     # a table's header row ("Name | Funktion | E-Mail") is no person
     r"|name|vorname|nachname|funktion|e-?mail|telefon|organisation)$"
 )
