@@ -987,3 +987,26 @@ def test_someone_else_takes_part_and_a_conditional_english_yes() -> None:
         "Will any session be held in English? If so, I would be happy to register.\n",
     )
     assert run(raw).kind == "other"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        (
+            "AW: Anmeldung",
+            "leider klappt es doch nicht, ich muss meine Anmeldung (s. o.) zurückziehen.\n",
+        ),
+        ("Rücktritt Anmeldung Fachtag", "ich kann an dem Tag nicht, die Sitzung wurde verlegt.\n"),
+        ("Fachtag", "leider muss ich meine Anmeldung zum Fachtag am 24. Februar zurückziehen.\n"),
+    ],
+)
+def test_withdrawn_registrations(subject: str, body: str) -> None:
+    assert run(mail(f"Subject: {subject}", body)).kind == "cancellation"
+
+
+def test_a_yes_that_waits_for_an_answer_after_falls() -> None:
+    raw = mail(
+        "Subject: Frage",
+        "Dürfen auch Studierende teilnehmen? Falls das geht, würde ich mich gern anmelden.\n",
+    )
+    assert run(raw).kind == "other"

@@ -394,6 +394,9 @@ HELDOUT_SETS = (
     "heldout25",
     "heldout26",
     "heldout27",
+    "heldout28",
+    "heldout29",
+    "heldout30",
 )
 
 
@@ -2314,3 +2317,82 @@ def test_the_writer_who_would_like_to_come_on_a_date_and_brings_someone() -> Non
         frm="Eva Stern <eva.stern@uni-passau.example>",
     )
     assert [n for _e, n, _t, _o in found] == ["Eva Stern", "Lukas Frey"]
+
+
+def test_writer_first_with_ich_sowie_and_a_deputy_after_the_colon() -> None:
+    found = attendees(
+        "für die Gemeinde Alpen nehmen ich sowie die Leiterin unseres Fachbereichs Planen, Frau "
+        "Dipl.-Ing. Carla Ruhnau, am Fachtag teil.\n\nGrüße\nPeer Ott\nGemeinde Alpen\n",
+        frm="Peer Ott <peer.ott@alpen.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Peer Ott", "Carla Ruhnau"]
+    found = attendees(
+        "wir kommen zu zweit: ich und meine Stellvertreterin Frau Inga Wulf (Mail: "
+        "inga.wulf@erbach.example).\n\nGruß\nPeer Ott\nStadt Erbach\n",
+        frm="Peer Ott <peer.ott@erbach.example>",
+    )
+    assert [(e, n) for e, n, _t, _o in found] == [
+        ("peer.ott@erbach.example", "Peer Ott"),
+        ("inga.wulf@erbach.example", "Inga Wulf"),
+    ]
+
+
+def test_an_office_registering_a_number_of_people_is_not_among_them() -> None:
+    found = attendees(
+        "für den Fachtag möchten wir aus unserem Team drei Teilnehmer anmelden:\n\n"
+        "- Lars Eder, Leiter Finanzen, lars.eder@vb-ulm.example\n"
+        "- Pia Roth, pia.roth@vb-ulm.example\n- Ben Kurz, ben.kurz@vb-ulm.example\n\n"
+        "Grüße\nMia Sander\nAssistenz\n",
+        frm="Mia Sander <mia.sander@vb-ulm.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Lars Eder", "Pia Roth", "Ben Kurz"]
+
+
+def test_a_lawyer_registered_by_the_office_is_no_profession_name() -> None:
+    person = parse_person("Herr Rechtsanwalt Dr. Jörg Sattler")
+    assert person is not None
+    assert (person.name, person.title) == ("Jörg Sattler", "Dr.")
+
+
+def test_no_substitute_and_a_colleague_already_registered() -> None:
+    body = (
+        "meine Kollegin Frau Olga Brenner kann leider nicht teilnehmen, sie ist erkrankt. Bitte "
+        "stornieren Sie ihre Anmeldung. Einen Ersatz können wir leider nicht schicken.\n\n"
+        "Grüße\nUwe Pahl\n"
+    )
+    found = extract_attendees(
+        parse_message(mail(body, "Uwe Pahl <uwe.pahl@sw-ulm.example>")), kind="cancellation"
+    )
+    assert [a.name for a in found] == ["Olga Brenner"]
+    found = attendees(
+        "mein Kollege Jan Lutz hat sich schon angemeldet, ich möchte mich ebenfalls für den "
+        "Fachtag anmelden.\n\nGruß\nUwe Pahl\n",
+        frm="Uwe Pahl <uwe.pahl@sw-ulm.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Uwe Pahl"]
+
+
+def test_councils_in_the_genitive_and_with_a_long_place_and_ministries_with_a_comma() -> None:
+    assert organisation_of("Mitglied des Gemeinderats der Stadt Ehingen")[0] == (
+        "Gemeinderat der Stadt Ehingen"
+    )
+    found = attendees(
+        "ich möchte mich als Mitglied des Gemeinderats der Stadt Ehingen (Bauausschuss) "
+        "anmelden.\n\nGrüße\nUwe Pahl\n",
+        frm="Uwe Pahl <uwe.pahl@web.example>",
+    )
+    assert [o for *_, o in found] == ["Gemeinderat der Stadt Ehingen"]
+    assert organisation_of("Mitglied der Gemeindevertretung Seebad Heringsdorf")[0] == (
+        "Gemeindevertretung Seebad Heringsdorf"
+    )
+    assert organisation_of("Ministerium des Innern, für Sport und Heimat Hessen")[0] == (
+        "Ministerium des Innern, für Sport und Heimat Hessen"
+    )
+
+
+def test_a_nickname_in_from_and_the_full_name_signed() -> None:
+    found = attendees(
+        "ich melde mich für den Fachtag an.\n\nFreundliche Grüße\nUlrike Brenner-Haas\n",
+        frm="Uli Brenner <uli.brenner@gmail.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Ulrike Brenner-Haas"]

@@ -518,7 +518,9 @@ _CANCEL = re.compile(
     r"|\b(?:ziehe|ziehen|nehme|nehmen)\b[^.\n]{0,20}\b(?:meine|unsere|die|seine|ihre)\s+"
     r"(?:anmeldung|zusage|teilnahme)\b" + _G + r"{0,60}?\bzurück\b"
     r"|\brückzug\b[^.\n]{0,20}\b(?:anmeldung|zusage|teilnahme)\b"
-    r"|\b(?:anmeldung|zusage|teilnahme)\b" + _G + r"{0,30}?\bzurück(?:ziehen|nehmen)\b"
+    r"|\b(?:anmeldung|zusage|teilnahme)\b" + _G + r"{0,60}?\bzurück(?:ziehen|nehmen)\b"
+    # "Rücktritt Anmeldung Kommunaltag", "Rücktritt von der Teilnahme"
+    r"|\brücktritt\b[^.\n]{0,20}\b(?:anmeldung|teilnahme|registrierung)\b"
     r"|\bcancel(?:l?ing|l?ed)? (?:my|our|the|his|her) (?:registration|booking|attendance|place"
     r"|seat|spot|participation)|\bcancell?ation\b|\bplease cancel\b"
     r"|\b(?:i|we) (?:have to|must|need to|would like to|want to) cancel\b"
@@ -616,6 +618,9 @@ _UNDECIDED = re.compile(
     r"|\b(?:wir|ich)\s+melden?\s+(?:uns|mich)\s+(?:dann|später|noch|wieder)\b"
     r"|\b(?:dann|in dem fall|falls ja|je nachdem)\s+würden?\b[^.!?]{0,60}\banmelden\b"
     r"|\bwürden?\s+(?:ich|wir)\s+(?:mich|uns)\s+dann\b[^.!?]{0,40}\banmelden\b"
+    # "Falls das möglich ist, würde ich mich anschließend gerne anmelden."
+    r"|\b(?:falls|wenn|sofern)\b[^.!?]{0,80},\s*würden?\s+(?:ich|wir)\b[^.!?]{0,60}"
+    r"\b(?:anmelden|teilnehmen|kommen)\b"
 )
 
 
@@ -625,12 +630,13 @@ _INNER_DOTS = re.compile(
     # A dot between two letters sits inside an address, a domain or "z.B.", not at a sentence end.
     r"(?<=\d)\.|(?<=\w)\.(?=\w)"
     r"|(?i:\b(?:dr|prof|hr|hrn|fr|nr|bzw|ca|mr|mrs|ms|dipl|ing|st|inkl|evtl|ggf|geb"
-    r"|z\.\s?b|u\.\s?a|i\.\s?a|i\.\s?v|rer|pol|nat|med|phil|jur)\.)"
+    r"|z\.\s?b|u\.\s?a|i\.\s?a|i\.\s?v|rer|pol|nat|med|phil|jur|vgl)\.)"
 )
 
 
 def intent_text(text: str) -> str:
     """``text`` with the full stops removed that do not end a sentence. Pure."""
+    text = re.sub(r"\b([sS])\.\s?([uUoO])\.", r"\1 \2", text)  # "(s. u.)", "s. o."
     return _INNER_DOTS.sub(lambda m: m.group(0)[:-1], text)
 
 

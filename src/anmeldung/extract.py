@@ -358,6 +358,7 @@ _BODY = re.compile(
     r"|\b(?:tu|htwk|htw|rwth|lmu)\s+\w+|\bměsto\b|\bmiasto\b|\bstatutory city\b|\bmagistrát\b"
     r"|\w*rechnungshof\b|\bbezirksversammlung\b|\w*sparkasse\b|\w*investitionsbank\b|\bl-bank\b"
     r"|\beurométropole\b|\bagglomération\b|\bhaw\s+\w+|[\w-]*universität\b"
+    r"|\bwaterschap\b|\bhoogheemraadschap\b"
     r"|\blandesdirektion\b|\bgemeinschaftsstelle\b|\w*städtetag\b|\w*gemeindetag\b|\w*landkreistag\b|\bbezirketag\b|\bmarkt\b"
     r"|\bmarktgemeinde\b|\bzweckverband\b|\b\w*behörde\b|^amt" + _AMT_PLACE + r""
     # chambers, parliaments, state chancelleries, public banks, churches, cooperatives
@@ -422,7 +423,7 @@ _MEMBER_OF = re.compile(r"^(?:Mitglied|Member)\s+(?:im|des|der|of the|of)\s+")
 _COUNCIL_OF_PLACE = re.compile(
     r"(?:Stadtrat|Kreistag|Gemeinderat|Marktgemeinderat|Bezirkstag|Stadtverordnetenversammlung"
     r"|Gemeindevertretung|Stadtvertretung|Ratsversammlung|Amtsausschuss)"
-    r"\s+[A-ZÄÖÜ][\w-]+(?:\s(?:a\.|am|an der|i\.)\s?[A-ZÄÖÜ][\w.-]+)?"
+    r"\s+[A-ZÄÖÜ][\w-]+(?:\s(?:a\.|am|an der|i\.)\s?[A-ZÄÖÜ][\w.-]+|\s[A-ZÄÖÜ][\w-]+){0,2}"
 )
 _DEPT_FIRST = re.compile(
     r"(?i)(?:amt|abteilung|abt\.|referat|fachbereich|büro|sekretariat|office)\b"
@@ -495,7 +496,9 @@ _OF_BODY = re.compile(
 
 # Bodies whose names contain commas: "Der Senator für Umwelt, Klima und Wissenschaft",
 # "Ministerium für Heimat, Kommunales, Bau und Digitalisierung des Landes Nordrhein-Westfalen".
-_SENATE = re.compile(r"(?:Die |Der )?(?:Senator(?:in)?|\w*[Mm]inisterium) für [^|–—·;/]+")
+_SENATE = re.compile(
+    r"(?:Die |Der )?(?:Senator(?:in)?|\w*[Mm]inisterium)(?: des \w+,)? für [^|–—·;/]+"
+)
 # "Sächsisches Staatsministerium für Energie, Klimaschutz, Umwelt und Landwirtschaft",
 # "Landesamt für Umwelt, Landwirtschaft und Geologie": a body whose remit lists several fields.
 _FOR_LIST = re.compile(
@@ -574,7 +577,8 @@ def organisation_of(line: str) -> tuple[str | None, str]:
         and not re.search(
             r"(?:Rat|Kreistag|Gemeinderat|Stadtrat|Magistrat|Kreisausschuss|Gemeindevorstand"
             r"|Ortsbeirat(?:\s+\d{1,2})?|Ortschaftsrat|Stadtverordnetenversammlung"
-            r"|Bezirksbeirat|Stadtbezirksrat|Amtsausschuss|\w*versammlung|\w*vertretung)$",
+            r"|Bezirksbeirat|Stadtbezirksrat|Amtsausschuss|\w*versammlung|\w*vertretung)"
+            r"(?:e?s)?$",  # also in the genitive: "Mitglied des Gemeinderats der Stadt X"
             prefix,
         )
     ):
@@ -651,7 +655,8 @@ _ORG_PHRASE_EN = re.compile(
 )
 _ORG_PHRASE = re.compile(
     r"\b(?:der|die|des|vom|von der|für die|für den|aus der|aus dem|from the|from|im)\s+"
-    r"((?:(?:Rat|Kreistag|Gemeinderat) (?:der|des) (?:(?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
+    r"((?:(?:Rat|Kreistag|Gemeinderat|Stadtrat)(?:e?s)? (?:der|des) "
+    r"(?:(?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
     r"[A-ZÄÖÜ][\w.-]*|[A-ZÄÖÜ][\w-]*-Kreises))|(?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde"
     r"|Bezirksamt|Bezirksversammlung|Bezirksvertretung|Bezirkstag|Stadtverordnetenversammlung"
     r"|Gemeindevertretung|Stadtvertretung|Ratsversammlung"
@@ -1062,6 +1067,7 @@ _CANCEL = re.compile(
 )
 _SELF = re.compile(
     r"(?i)\b(?:mich|uns|wir|myself|me|und ich|sowie ich|and i|ich selbst|und mir|and me|ich und"
+    r"|ich sowie"
     # dialect: "i selber", "mir kommet" (Swabian "wir kommen")
     r"|(?:i|ich|isch) (?:selber|selbscht|sölbst|selwer|selbst)"
     r"|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma|kumme|komme)"
@@ -1098,13 +1104,16 @@ _OFFICE_WE = re.compile(
     # "müssen wir die Anmeldungen von Frau X und Herrn Y zurückziehen": others' registrations.
     r"|\bwir\b(?=[^.!?]*\b(?:anmeldung(?:en)?|teilnahme|registrierung(?:en)?|zusage)\s+"
     r"(?:von|für|des|der)\s+(?!uns\b|mir\b|mich\b|unsere\s+beiden\b)\w)"
+    # "möchten wir aus unserem Bereich zwei Teilnehmer anmelden": whom we register, not us
+    r"|\bwir\b(?=[^.!?:]{0,80}\b(?:zwei|drei|vier|fünf|sechs|\d)\s+(?:teilnehm\w*|personen"
+    r"|kolleg\w*|mitarbeit\w*)\b[^.!?:]{0,30}\b(?:an|nach)melden\b)(?![^.!?]*\b(?:uns|mich)\b)"
     # "möchten wir noch unsere Kollegin Frau X anmelden": the office registers her, not itself
     r"|\bwir\b(?=[^.!?]{0,40}\b(?:unsere[nmr]?|die|den)\s+(?:\w+\s+)?(?:kolleg\w*|mitarbeit\w*"
     r"|chef\w*|leiter\w*)\b(?:[^.!?]|\.(?=\w)){0,140}\b(?:an|nach)melden\b)"
     r"(?![^.!?]*\b(?:uns|mich)\b)"
     # "Eine Vertretung können wir leider nicht entsenden": the office, not the writer
-    r"|\b(?:vertretung|ersatz|stellvertret\w*)\b[^.!?]{0,40}\bwir\b|\bwir\b[^.!?]{0,40}"
-    r"\b(?:vertretung|ersatz|stellvertret\w*)\b"
+    r"|\b(?:eine[nr]?|keine[nr]?)\s+(?:vertretung|ersatzperson|ersatz)\b[^.!?]{0,40}\bwir\b"
+    r"|\bwir\b[^.!?]{0,40}\b(?:eine[nr]?|keine[nr]?)\s+(?:vertretung|ersatzperson|ersatz)\b"
     # "Frau X, die bei uns die Förderdarlehen betreut": where she works, not who comes
     r"|\b(?:bei|an|in)\s+uns(?:erem|erer)?\b(?!\s+(?:beide|zwei|drei)\b)"
 )
@@ -1169,6 +1178,16 @@ _ALREADY = re.compile(
     # "vielen Dank für die Bestätigung der Anmeldung von Herrn X": X is registered already
     r"|\bbestätigung\s+(?:der|ihrer|unserer|seiner)?\s*(?:anmeldung|teilnahme|registrierung)\b"
 )
+
+
+def _registered_before(text: str) -> bool:
+    """Someone named is registered already and nobody new is added in the same words."""
+    return bool(
+        (_ALREADY.search(text) or _WAS_REGISTERED.search(text))
+        and not (_ANOTHER.search(text) and not _CANCEL.search(text))
+    )
+
+
 _ANOTHER = re.compile(
     r"(?i)\b(?:anmelden|melde[nt]?|nachmelden|kommt|kommen|nimmt|nehmen|begleite\w*|auch"
     r"|teilnehm\w*|wird|werden|dabei)\b"
@@ -1323,11 +1342,12 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
                 continue
         if cancelling and not _CANCEL.search(sent) and _WAS_REGISTERED.search(sent):
             continue  # "wir hatten uns zu zweit angemeldet, Frau X und ich": history, not who
-        if (
-            not cancelling
-            and (_ALREADY.search(sent) or _WAS_REGISTERED.search(sent))
-            and not (_ANOTHER.search(sent) and not _CANCEL.search(sent))
-        ):
+        if not cancelling:
+            # "mein Kollege X hat sich schon angemeldet, ich möchte mich ebenfalls anmelden":
+            # the clause about X is history; the rest of the sentence still counts
+            kept = [c for c in _clauses(sent) if not _registered_before(c)]
+            sent = sent if len(kept) == len(_clauses(sent)) else " ".join(kept)
+        if not cancelling and (not sent.strip() or _registered_before(sent)):
             continue  # "Herr X ist bereits angemeldet, muss aber passen": not registered anew
         if not cancelling and _CANCEL.search(sent):
             # "Ich selbst bin verhindert, aber unsere Kämmerin Frau X kommt": keep the clauses
@@ -1499,6 +1519,10 @@ _ROLE_THEN_NAME = re.compile(
     r"(?i:\b(?:mein(?:e[nmr]?)?|mei|unser(?:e[nmr]?)?|unsern|unsre)\s+)"
     r"(?:[a-zäöüß]+\s+)?[A-ZÄÖÜ][a-zäöüß]+,?\s+(?i:der|die|de|d')\s+(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])"
 )
+_OWN_ROLE = re.compile(
+    r"^(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?)\s+(?:[a-zäöüß]+\s+)?[A-ZÄÖÜ][a-zäöüß]+\s+"
+    r"(?=(?:Herrn?|Frau|Dr\.|Prof\.)\s)"
+)
 _ARTICLE_NAME = re.compile(
     r"^(?i:der|die|de|d')\s+(?:(?i:kolle\w*|chef\w*|nachbar\w*)\s+)?"
     r"(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])"
@@ -1519,6 +1543,8 @@ def _listed_after_colon(sent: str) -> list[Mention]:
         return []
     out: list[Mention] = []
     for chunk in chunks:
+        # "meine Stellvertreterin Frau X": the relation and office before a salutation or title
+        chunk = _OWN_ROLE.sub("", chunk)
         if out and re.match(r"(?:der|die|das|den|dem|wo|who|which)\b", chunk):
             break  # "…, der wo bei uns für die Straßen zuständig ist": a remark, not a person
         chunk = _ARTICLE_NAME.sub("", chunk)
@@ -1530,7 +1556,12 @@ def _listed_after_colon(sent: str) -> list[Mention]:
         if person is None or (rest and not (rest[0] in "(<–—" or rest[0].islower())):
             return []
         # "Anna Roth (a.roth@…)", "Anna Roth – a.roth@… – aus dem Bauamt"
-        em = re.match(r"(?:[(<]|[–—]\s)\s*(" + _EMAIL.pattern + r")\s*(?:[)>]|[–—]|$)", rest)
+        em = re.match(
+            r"(?i)(?:[(<]|[–—]\s)\s*(?:(?:e-?)?mail\s*:?\s*)?("
+            + _EMAIL.pattern
+            + r")\s*(?:[)>]|[–—]|$)",
+            rest,
+        )
         at = _ORG_PHRASE_ANY.match(rest)  # "Bernd X vom Zweckverband Y": the item's own body
         org = _org_of_phrase(at) if at else None
         out.append(Mention(person, em.group(1).lower() if em else None, org))
@@ -1812,7 +1843,14 @@ def _merge_sender(
     sents = [_MAIL_TO_ME.sub(" ", _OFFICE_WE.sub(" ", s)) for s in sentences(main)]
     if not cancelling:
         # "ich hatte mich im Dezember angemeldet": the writer's earlier registration, not a new one
-        sents = ["" if _NOT_ME.search(s) or _WAS_REGISTERED.search(s) else s for s in sents]
+        # clause by clause: "mein Kollege X hat sich schon angemeldet, ich möchte mich
+        # ebenfalls anmelden" keeps its second clause
+        sents = [
+            " ".join(c for c in _clauses(s) if not (_NOT_ME.search(c) or _WAS_REGISTERED.search(c)))
+            if _NOT_ME.search(s) or _WAS_REGISTERED.search(s)
+            else s
+            for s in sents
+        ]
     selfish = any(
         (_SELF.search(s) or _SELF_BESIDES.search(s))
         and (
@@ -2040,6 +2078,8 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
     if org is None:
         m = _not_the_host(_ORG_PHRASE, main) or _ORG_PHRASE_EN.search(main)
         org = m.group(1) if m else _org_in_prose(main)
+        if org:  # "als Mitglied des Gemeinderats der Stadt X": the council in the nominative
+            org = re.sub(r"^(Rat|Kreistag|Gemeinderat|Stadtrat)e?s\b", r"\1", org)
         if org is None and (caps := _ORG_CAPS.search(main)):
             org = caps.group(1)
         if org and not re.search(r"/\w+\.$", org):
@@ -2077,12 +2117,31 @@ def _choose_name(
             return PersonName(best.name, title, salutation, sig.function), 0.97
         if in_local(sig) and not in_local(shown):
             return sig, 0.75
+        if _extends(sig, shown):
+            # "Rosi Schnell" in From, "Rosemarie Schnell-Bräuchle" signed: the full name
+            return replace(sig, title=sig.title or shown.title), 0.85
         return PersonName(shown.name, shown.title, shown.salutation, sig.function), 0.7
     if sig:
         return sig, 0.9 if in_local(sig) else 0.75
     if shown:
         return shown, 0.85
     return None, 0.3
+
+
+def _extends(full: PersonName, short: PersonName) -> bool:
+    """Each word of the short name begins the matching word of the full one ("Rosi Schnell",
+    "Rosemarie Schnell-Bräuchle"): a nickname and a shortened double name."""
+    a, b = full.tokens, short.tokens
+    return (
+        len(a) == len(b) >= 2
+        and a != b
+        and all(
+            len(y) >= 3
+            and _ascii(x).lower().startswith(_ascii(y).lower()[:2])
+            and (i < len(a) - 1 or _ascii(x).lower().startswith(_ascii(y).lower()))
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+        )
+    )
 
 
 def _ascii(text: str) -> str:
