@@ -1010,3 +1010,17 @@ def test_a_yes_that_waits_for_an_answer_after_falls() -> None:
         "Dürfen auch Studierende teilnehmen? Falls das geht, würde ich mich gern anmelden.\n",
     )
     assert run(raw).kind == "other"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "vielen Dank, wir haben die Einladung an unsere Gemeinden weitergeleitet, damit sich "
+        "Interessierte direkt bei Ihnen anmelden können. Ob jemand aus unserem Haus teilnimmt, "
+        "klären wir noch.\n",
+        "Wird der Fachtag als Fortbildung anerkannt? Falls ja, würden sich aus unserem Büro "
+        "wohl zwei Kolleginnen und Kollegen anmelden.\n",
+    ],
+)
+def test_passing_on_and_conditional_registrations_of_others(body: str) -> None:
+    assert run(mail("Subject: Fachtag", body)).kind == "other"

@@ -397,6 +397,9 @@ HELDOUT_SETS = (
     "heldout28",
     "heldout29",
     "heldout30",
+    "heldout31",
+    "heldout32",
+    "heldout33",
 )
 
 
@@ -2396,3 +2399,57 @@ def test_a_nickname_in_from_and_the_full_name_signed() -> None:
         frm="Uli Brenner <uli.brenner@gmail.example>",
     )
     assert [n for _e, n, _t, _o in found] == ["Ulrike Brenner-Haas"]
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (
+            "Servus,\n\nmir kommet zu zwoit: i selber und unser Kämmerer, dr Toni Keck.\n\n"
+            "Pfiat eich\nVroni Huber\n",
+            ["Vroni Huber", "Toni Keck"],
+        ),
+        (
+            "aus der Gemeinde Nebra werden drei Personen teilnehmen: ich selbst, unser Kämmerer "
+            "Jonas Roth und Frau Ida Weiß aus der Kämmerei.\n\nGrüße\nVroni Huber\n",
+            ["Vroni Huber", "Jonas Roth", "Ida Weiß"],
+        ),
+        (
+            "Hallo zosamme,\n\nich ben dobei, un minge Kolleje Hein Pütz kütt och met.\n\n"
+            "Jrööß\nVroni Huber\n",
+            ["Vroni Huber", "Hein Pütz"],
+        ),
+    ],
+)
+def test_more_dialect_and_roles_before_names(body: str, names: list[str]) -> None:
+    found = attendees(body, frm="Vroni Huber <vroni.huber@nebra.example>")
+    assert [n for _e, n, _t, _o in found] == names
+
+
+def test_the_office_in_copy_is_not_registered() -> None:
+    found = attendees(
+        "Herr Kreisdirektor Paul Esch wird am Fachtag teilnehmen. Die Bestätigung senden Sie "
+        "bitte direkt an ihn (paul.esch@kreis-dn.example), gern mit uns in Kopie.\n\n"
+        "i. A. Jana Lenz\nVorzimmer des Kreisdirektors\n",
+        frm="Vorzimmer <vorzimmer@kreis-dn.example>",
+    )
+    assert [(e, n) for e, n, _t, _o in found] == [("paul.esch@kreis-dn.example", "Paul Esch")]
+
+
+def test_supervisory_units_and_teaching_areas_are_no_names_or_bodies() -> None:
+    assert parse_person("Kommunalaufsicht Harz") is None
+    assert organisation_of("Lehrgebiet Baustatik")[1] == "dept"
+
+
+def test_a_councils_group_in_parentheses_is_dropped_but_a_place_qualifier_kept() -> None:
+    found = attendees(
+        "als Mitglied des Gemeinderats Wiggensbach (Bürgerliste) melde ich mich an.\n\n"
+        "Grüße\nVroni Huber\n",
+        frm="Vroni Huber <vroni.huber@web.example>",
+    )
+    assert [o for *_, o in found] == ["Gemeinderat Wiggensbach"]
+    found = attendees(
+        "als Mitglied des Kreistags Neustadt (Aisch) melde ich mich an.\n\nGrüße\nVroni Huber\n",
+        frm="Vroni Huber <vroni.huber@web.example>",
+    )
+    assert [o for *_, o in found] == ["Kreistag Neustadt (Aisch)"]

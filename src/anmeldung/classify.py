@@ -616,7 +616,8 @@ _UNDECIDED = re.compile(
     r"|\b(?:anmeldung|anmeldungen|zusage)\b[^.!?]{0,40}\b(?:schicke|sende|senden|schicken|folgt"
     r"|kommt|kommen)\b[^.!?]{0,40}\b(?:sobald|wenn|nachdem|später)\b"
     r"|\b(?:wir|ich)\s+melden?\s+(?:uns|mich)\s+(?:dann|später|noch|wieder)\b"
-    r"|\b(?:dann|in dem fall|falls ja|je nachdem)\s+würden?\b[^.!?]{0,60}\banmelden\b"
+    r"|\b(?:dann|in dem fall|falls ja|je nachdem),?\s+würden?\b[^.!?]{0,100}\banmelden\b"
+    r"|\bob\s+jemand\b[^.!?]{0,60}\b(?:teilnimmt|kommt|anmeldet)\b"
     r"|\bwürden?\s+(?:ich|wir)\s+(?:mich|uns)\s+dann\b[^.!?]{0,40}\banmelden\b"
     # "Falls das möglich ist, würde ich mich anschließend gerne anmelden."
     r"|\b(?:falls|wenn|sofern)\b[^.!?]{0,80},\s*würden?\s+(?:ich|wir)\b[^.!?]{0,60}"
@@ -649,6 +650,8 @@ def _intent(pattern: re.Pattern[str], text: str) -> bool:
 _OTHERS_ASKED = re.compile(
     r"(?i)\b(?:meldet\s+(?:ihr\s+)?euch|melde\s+dich|melden\s+sie\s+sich"
     r"|wer\b[^.!?\n]{0,40}\bmeldet\s+sich)\b" + _G + r"{0,80}?(?:\ban\b|[.!?\n]|$)"
+    # "weitergeleitet, damit sich Interessierte direkt bei Ihnen anmelden können"
+    r"|\bdamit sich\b[^.!?\n]{0,60}\banmelden\b"
 )
 
 

@@ -389,7 +389,8 @@ _DEPT = re.compile(
     + _AMT_PLACE
     + r")|abteilung|abt\.|referat|fachbereich|fachdienst|fb\b|fd\b|fachgebiet|dezernat"
     r"|sachgebiet|geschäftsbereich|bereich|ressort|stabsstelle|team|department|serviceeinheit|büro|sekretariat"
-    r"|vorzimmer|faculty|fakultät|faculté|facultad|facoltà|lehrstuhl|office)\b|\w*kämmerei\b"
+    r"|vorzimmer|faculty|fakultät|faculté|facultad|facoltà|lehrstuhl|lehrgebiet|professur"
+    r"|arbeitsgruppe|office)\b|\w*kämmerei\b"
     r"|\w+amt\b|\bdepartment\b"
 )
 _FUNCTION_VOCAB = re.compile(
@@ -420,6 +421,10 @@ _COUNCIL = re.compile(
 )
 # "Mitglied im Rat der Stadt Bonn": the member's council is the organisation.
 _MEMBER_OF = re.compile(r"^(?:Mitglied|Member)\s+(?:im|des|der|of the|of)\s+")
+_COUNCIL_NAME = re.compile(
+    r"(?:Rat|Kreistag|Gemeinderat|Stadtrat|Marktgemeinderat|Ortschaftsrat|Bezirkstag"
+    r"|Stadtverordnetenversammlung|Gemeindevertretung|Stadtvertretung|Ratsversammlung)\b"
+)
 _COUNCIL_OF_PLACE = re.compile(
     r"(?:Stadtrat|Kreistag|Gemeinderat|Marktgemeinderat|Bezirkstag|Stadtverordnetenversammlung"
     r"|Gemeindevertretung|Stadtvertretung|Ratsversammlung|Amtsausschuss)"
@@ -665,7 +670,8 @@ _ORG_PHRASE = re.compile(
     r"|Zweckverband|Landschaftsverband|Regionalverband|Handwerkskammer|Staatskanzlei"
     r"|Senatskanzlei|Landtag|Amt"
     r"|Kreisverwaltung|Stadtverwaltung|City of|University of|Universität|Hochschule|Beirats?"
-    r"|Kreistag|Stadtrat|Gemeinderat|Bayerischen (?:Städtetag|Gemeindetag|Landkreistag)"
+    r"|Kreistag(?:e?s)?|Stadtrat(?:e?s)?|Gemeinderat(?:e?s)?"
+    r"|Bayerischen (?:Städtetag|Gemeindetag|Landkreistag)"
     r"|Fachhochschule)\s+[A-ZÄÖÜ][\w.-]*(?:/[A-ZÄÖÜ][\w.]*)?"  # "Stadt Oelsnitz/Erzgeb."
     r"(?:\s\([^)]{1,20}\))?)"
 )
@@ -1033,7 +1039,8 @@ _MENTION_START = re.compile(
     r"\b(?:Herrn?|Frau|Mrs?\.?|Ms\.?)\s+|(?<![\w.-])(?=(?:Prof\.|Dr\.|Dr\s+[A-ZÄÖÜ]|[A-ZÄÖÜ][a-zäöüß]*"
     r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
     # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
-    r"|(?P<colleague>\b(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?|my|our|die|den|mei|unsern|unsre)\s+"
+    r"|(?P<colleague>\b(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?|my|our|die|den|mei|minge|unsern"
+    r"|unsre)\s+"
     # … also with adjectives: "unsere wissenschaftliche Mitarbeiterin", "my senior colleague"
     r"(?:(?:[a-zäöüß]+|Senior|Junior)\s+){0,2}"
     # (dialect spells the colleague "Kolleechin", "Kollesch")
@@ -1056,6 +1063,7 @@ _VERB = re.compile(
     # "Frau X kann am 9. September leider nicht": a cancellation's verb (in a registration the
     # clause is dropped as cancelling, see mentions())
     r"|\bleider\s+nicht\b"
+    r"|\bkütt\b|\bdobei\b"  # Kölsch "kütt och met", "ich ben dobei"
 )
 _CANCEL = re.compile(
     r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
@@ -1072,7 +1080,7 @@ _SELF = re.compile(
     r"|(?:i|ich|isch) (?:selber|selbscht|sölbst|selwer|selbst)"
     r"|(?:mir|mia) (?:kommet|kommed|kemmet|kemma|kumma|kumme|komme)"
     r"|(?:meine|unsere|my|our)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
-    r"|ich\s+(?:nehme|komme|bin)|(?:nehme|komme)\s+ich|(?:isch|i)\s+(?:komm|kumm)e?\b"
+    r"|ich\s+(?:nehme|komme|bin|ben)|(?:nehme|komme)\s+ich|(?:isch|i)\s+(?:komm|kumm)e?\b"
     r"|ich\s+(?:würde|möchte|werde|will)\b(?:[^.!?]|(?<=\d)\.){0,60}\b(?:teilnehmen|kommen"
     r"|dabei sein)"
     r"|i\s+(?:will|am|shall"
@@ -1205,7 +1213,10 @@ def _clauses(sentence: str) -> list[str]:
 
 _FOR_ME = re.compile(r"(?i)\b(?:für|for)\s+(?:mich|me|uns|us|myself)\b")
 # Where the confirmation goes ("senden Sie die Bestätigungen an mich") is not who attends.
-_MAIL_TO_ME = re.compile(r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b|\bfür uns\b(?!\s+beide)")
+_MAIL_TO_ME = re.compile(
+    r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b|\bfür uns\b(?!\s+beide)"
+    r"|\b(?:mit\s+)?(?:mich|uns|me|us)\s+in\s+(?:kopie|cc)\b|\bcc\s+(?:me|us)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -1516,15 +1527,16 @@ _LIST_SEP = re.compile(r",\s*|\s+(?:und|un|unn|sowie|and|as well as|&)\s+")
 # "mei Kämmerer, der Bernd X", "unsern Kassenverwalter, de Georg Y", "de Bernd Z": an office
 # and an article before a name (southern and western dialects put the article before names).
 _ROLE_THEN_NAME = re.compile(
-    r"(?i:\b(?:mein(?:e[nmr]?)?|mei|unser(?:e[nmr]?)?|unsern|unsre)\s+)"
-    r"(?:[a-zäöüß]+\s+)?[A-ZÄÖÜ][a-zäöüß]+,?\s+(?i:der|die|de|d')\s+(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])"
+    r"(?i:\b(?:mein(?:e[nmr]?)?|mei|minge|unser(?:e[nmr]?)?|unsern|unsre)\s+)"
+    r"(?:[a-zäöüß]+\s+)?[A-ZÄÖÜ][a-zäöüß]+,?\s+(?i:der|die|de|dr|d')\s+"
+    r"(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])"
 )
 _OWN_ROLE = re.compile(
     r"^(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?)\s+(?:[a-zäöüß]+\s+)?[A-ZÄÖÜ][a-zäöüß]+\s+"
-    r"(?=(?:Herrn?|Frau|Dr\.|Prof\.)\s)"
+    r"(?=(?:Herrn?|Frau|Dr\.|Prof\.)\s|[A-ZÄÖÜ][\w'-]+\s+[A-ZÄÖÜ][\w'-]+(?:\s|$))"
 )
 _ARTICLE_NAME = re.compile(
-    r"^(?i:der|die|de|d')\s+(?:(?i:kolle\w*|chef\w*|nachbar\w*)\s+)?"
+    r"^(?i:der|die|de|dr|d')\s+(?:(?i:kolle\w*|chef\w*|nachbar\w*)\s+)?"
     r"(?=[A-ZÄÖÜ][a-zäöüß]+\s+[A-ZÄÖÜ])"
 )
 
@@ -1941,7 +1953,7 @@ def _self_position(main: str) -> str:
     )
     m = re.search(
         r"(?i)\b(?:mich|myself|me|(?:ich|isch) selbst|(?:i|ich|isch) (?:selber|selbscht|selwer)"
-        r"|(?:ich|isch)\s+(?:nehme|komme?|kumme?|bin|melde|und|un|unn|sowie|würde|möchte|werde)"
+        r"|(?:ich|isch)\s+(?:nehme|komme?|kumme?|bin|ben|melde|und|un|unn|sowie|würde|möchte|werde)"
         r"|i\s+(?:will|shall|am|'ll)"
         r"|(?:meine|my)\s+(?:teilnahme|anmeldung|zusage|registration|attendance|place|booking)"
         r"|(?:neben|außer|zusammen mit|gemeinsam mit)\s+mir)\b",
@@ -2080,6 +2092,14 @@ def _read_sender(msg: ParsedMessage, address: str, sig_lines: list[str], main: s
         org = m.group(1) if m else _org_in_prose(main)
         if org:  # "als Mitglied des Gemeinderats der Stadt X": the council in the nominative
             org = re.sub(r"^(Rat|Kreistag|Gemeinderat|Stadtrat)e?s\b", r"\1", org)
+        if org and _COUNCIL_NAME.match(org):
+            # "(Bürgerliste)": the group, not the council; "(Wümme)" belongs to the place
+            org = re.sub(
+                r"\s*\((?=[^()]*(?i:liste|fraktion|gruppe|partei|wähler|bündnis|grün|spd|cdu|csu"
+                r"|fdp|afd|linke|ödp|bsw|volt|piraten|uwg|fwg))[^()]*\)$",
+                "",
+                org,
+            )
         if org is None and (caps := _ORG_CAPS.search(main)):
             org = caps.group(1)
         if org and not re.search(r"/\w+\.$", org):
