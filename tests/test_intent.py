@@ -189,3 +189,14 @@ def test_shipped_model_is_what_the_script_trains_from_its_folders() -> None:
     assert max(abs(fresh.weights[k] - w) for k, w in shipped.weights.items()) < 1e-5
     assert abs(fresh.bias - shipped.bias) < 1e-5
     assert MODEL_FILE.stat().st_size < 400_000
+
+
+def test_text_the_model_does_not_know_never_passes_on_the_prior() -> None:
+    """Most mail the model is asked about registers somebody, so its bias leans to yes; only the
+    words' evidence may accept a mail (a test message in a mail library must stay "other")."""
+    model = IntentModel(3.0, {"einladung": 1.5})
+    assert model.score("", "zur Einladung") == 4.5
+    assert model.evidence("", "zur Einladung") == 1.5
+    raw = mail("a short note", "a quiet kind of evening\nto think about our own\n")
+    assert kind_reason(raw, ClassifyContext(intent_model=model)) == ("other", "no_intent")
+    assert kind_reason(raw) == ("other", "no_intent")

@@ -846,7 +846,7 @@ def no_intent(inc: Incoming, ctx: ClassifyContext) -> Classification | None:
         # Registration words the rules saw and set aside ("schon angemeldet", "bevor ich mich
         # anmelde", "keine neue Anmeldung") were read; the model does not overrule that.
         and not _REGISTER.search(intent_text(head))
-        and model.score(inc.msg.subject, inc.unquoted) > model.accept
+        and model.evidence(inc.msg.subject, inc.unquoted) > model.accept
     ):
         # No rule knows the phrase, but the words read like a registration ("gerne nehmen
         # wir die Einladung an", dialect): the learned model decides (intent.py).

@@ -10,7 +10,8 @@ there), with the folders' auto-replies, bounces and other robots' mail as furthe
 of text that registers nobody, so that unrelated mail (a test message, a newsletter) stays
 low. It decides only where the rules are weakest:
 
-- no intent rule matched (``no_intent``): a score above ``accept`` makes it a registration;
+- no intent rule matched (``no_intent``): evidence above ``accept`` makes it a registration
+  (the words' share of the score: unknown text must not pass on the prior alone);
 - a plain ``registration`` match whose text reads strongly like a question or a thank-you
   (score below ``veto``): it goes to a person instead of being confirmed.
 
@@ -53,8 +54,14 @@ class IntentModel:
 
     def score(self, subject: str, text: str) -> float:
         """Log-odds that the mail registers somebody (positive: it does)."""
+        return self.bias + self.evidence(subject, text)
+
+    def evidence(self, subject: str, text: str) -> float:
+        """The words' share of the score, without the prior: most mail the model is asked
+        about registers somebody, so the bias alone leans to yes. A text the model knows
+        nothing about ("a simple kind of mirror") has no evidence either way."""
         weights = self.weights
-        return self.bias + math.fsum(weights.get(f, 0.0) for f in features(subject, text))
+        return math.fsum(weights.get(f, 0.0) for f in features(subject, text))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -145,13 +152,21 @@ class CrossValidation:
     """Leave-one-group-out scores: each example scored by a model that never saw its group."""
 
     scores: list[tuple[str, bool, float]]  # (name, registers, score)
+    evidence: list[float] = field(default_factory=list)  # the same without the bias
 
     def recall(self, threshold: float) -> tuple[int, int]:
-        hits = [s > threshold for _, reg, s in self.scores if reg]
+        """Registrations whose evidence passes ``threshold`` (what no_intent accepts)."""
+        hits = [
+            e > threshold for (_, reg, _), e in zip(self.scores, self.evidence, strict=True) if reg
+        ]
         return sum(hits), len(hits)
 
     def false_accepts(self, threshold: float) -> tuple[int, int]:
-        hits = [s > threshold for _, reg, s in self.scores if not reg]
+        hits = [
+            e > threshold
+            for (_, reg, _), e in zip(self.scores, self.evidence, strict=True)
+            if not reg
+        ]
         return sum(hits), len(hits)
 
     def vetoed_registrations(self, threshold: float) -> tuple[int, int]:
@@ -165,6 +180,7 @@ def cross_validate(
     """Train without each group in turn and score that group's examples."""
     groups = list(groups)
     scores: list[tuple[str, bool, float]] = []
+    evidence: list[float] = []
     for name, held in groups:
         rest = [e for other, examples in groups if other != name for _, e in examples]
         model = train(rest, **options)  # type: ignore[arg-type]
@@ -172,4 +188,5 @@ def cross_validate(
             if not e.asked:
                 continue
             scores.append((f"{name}/{file}", e.registers, model.score(e.subject, e.text)))
-    return CrossValidation(scores)
+            evidence.append(model.evidence(e.subject, e.text))
+    return CrossValidation(scores, evidence)
