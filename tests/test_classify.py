@@ -1024,3 +1024,19 @@ def test_a_yes_that_waits_for_an_answer_after_falls() -> None:
 )
 def test_passing_on_and_conditional_registrations_of_others(body: str) -> None:
     assert run(mail("Subject: Fachtag", body)).kind == "other"
+
+
+def test_round_five_kinds() -> None:
+    raw = mail("Subject: Afmellen", "ik mutt mi för den Fachdag leider afmellen.\n")
+    assert run(raw).kind == "cancellation"
+    raw = mail(
+        "Subject: Fachtag",
+        "Aus unserer Firma kommen wir zu zweit:\n\n1. Roos, Ida\n2. Brun, Tom\n",
+    )
+    assert run(raw).kind == "registration"
+    raw = mail(
+        "Subject: AW: Einladung",
+        "danke, wir haben die Einladung an die Gemeinden weitergegeben; die Anmeldungen erfolgen "
+        "dann direkt durch die Gemeinden. Aus unserem Haus wird wohl niemand teilnehmen.\n",
+    )
+    assert run(raw).kind == "other"

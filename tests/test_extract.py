@@ -400,6 +400,8 @@ HELDOUT_SETS = (
     "heldout31",
     "heldout32",
     "heldout33",
+    "heldout34",
+    "heldout36",
 )
 
 
@@ -1032,26 +1034,13 @@ NEWEST = {
         "name": 0.921,
         "organisation": 0.862,
     },
-    "heldout34": {
-        "kind": 0.975,
-        "count": 0.95,
-        "email": 0.98,
-        "name": 0.98,
-        "organisation": 0.882,
-    },
+    # Tuned on, still below the issue's email target (README "Tuned on since").
     "heldout35": {
         "kind": 0.975,
-        "count": 0.95,
+        "count": 0.975,
         "email": 0.961,
         "name": 0.961,
         "organisation": 0.961,
-    },
-    "heldout36": {
-        "kind": 0.975,
-        "count": 0.925,
-        "email": 0.979,
-        "name": 0.959,
-        "organisation": 0.938,
     },
 }
 
@@ -2474,3 +2463,61 @@ def test_a_councils_group_in_parentheses_is_dropped_but_a_place_qualifier_kept()
         frm="Vroni Huber <vroni.huber@web.example>",
     )
     assert [o for *_, o in found] == ["Kreistag Neustadt (Aisch)"]
+
+
+COMMON_FAMILY_NAMES = (
+    "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Schäfer Koch Bauer"
+    " Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann Lange"
+    " Schmitt Werner Schmitz Krause Meier Lehmann Schmid Schulze Maier Köhler Herrmann König"
+    " Walter Mayer Huber Kaiser Fuchs Peters Lang Scholz Möller Weiß Jung Hahn Schubert Vogel"
+    " Friedrich Keller Günther Frank Berger Winkler Roth Beck Lorenz Baumann Franke Albrecht"
+    " Schuster Simon Ludwig Böhm Winter Kraus Martin Schumacher Krämer Vogt Stein Jäger Otto"
+    " Sommer Groß Seidel Heinrich Brandt Haas Schreiber Graf Schulte Dietrich Ziegler Kuhn Kühn"
+    " Pohl Engel Horn Busch Bergmann Thomas Voigt Sauer Arnold Wolff Pfeiffer Ehrlicher Thaler"
+).split()
+
+
+def test_the_hundred_commonest_family_names_are_names() -> None:
+    """A rule against offices or adjectives must never eat a common name ("Fischer" looked like
+    an adjective ending in "-ischer" to one of them)."""
+    given = ("Anna", "Jörg", "Wladimir", "Ayşe", "Murat", "Małgorzata")
+    for i, family in enumerate(COMMON_FAMILY_NAMES):
+        name = f"{given[i % len(given)]} {family}"
+        person = parse_person(name)
+        assert person is not None, name
+        assert person.name == name
+
+
+def test_round_five_wording() -> None:
+    body = (
+        "hiermit melde ich mich zum Fachtag an. Unser Vorstand Dr. Ole Mahn ist an dem Tag leider "
+        "auf einer Messe, ich vertrete das Haus.\n\nGrüße\nIda Roos\nWerke Celle GmbH\n"
+    )
+    msg = parse_message(mail(body, "Ida Roos <ida.roos@werke-celle.example>"))
+    assert [a.name for a in extract_attendees(msg, kind="registration")] == ["Ida Roos"]
+    found = attendees(
+        "wie mit Frau Lena Albers telefonisch vereinbart, melde ich mich für den Fachtag an.\n\n"
+        "Grüße\nIda Roos\n",
+        frm="Ida Roos <ida.roos@werke-celle.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Ida Roos"]
+    found = attendees(
+        "für den Fachtag melde ich Herrn Bürgermeister Dr. Jan Eggers an. Bitte senden Sie die "
+        "Bestätigung an diese Adresse, Herr Dr. Eggers erhält seine Post über uns.\n\n"
+        "im Auftrag\nIda Roos\nVorzimmer\n",
+        frm="Vorzimmer <vorzimmer@celle.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Jan Eggers"]
+    found = attendees(
+        "do simmer debei! Isch kumm mit meim Erschde Beigeordnete, em Paul Roth.\n\nGruß\n"
+        "Ida Roos\nOrtsgemeinde Enkenbach\n",
+        frm="Ida Roos <ortsbuergermeisterin@enkenbach.example>",
+    )
+    assert [n for _e, n, _t, _o in found] == ["Ida Roos", "Paul Roth"]
+    found = attendees(
+        "ich würde gern teilnehmen. Ich bin Mitglied im Rat der Hansestadt Stade.\n\nGrüße\n"
+        "Ida Roos\n",
+        frm="Ida Roos <ida.roos@gmail.example>",
+    )
+    assert [o for *_, o in found] == ["Rat der Hansestadt Stade"]
+    assert organisation_of("Service des Sports")[1] == "dept"

@@ -538,7 +538,7 @@ _CANCEL = re.compile(
     r"|\b(?:ne|n')\s*(?:pourrai|pourrons|pourra|pourrais|pourrions|peux|pouvons|peut)\s+(?:pas|plus)"
     r"\s+(?:venir|participer|assister|être présente?s?)\b"
     # Swiss German "chume nöd", Dutch "afmelden", "kan helaas niet komen", Italian "disdire"
-    r"|\b(?:chume|chömed|chömmed)\s+(?:\w+\s+){0,2}(?:nöd|nid|ned)\b|\bafmeld\w*"
+    r"|\b(?:chume|chömed|chömmed)\s+(?:\w+\s+){0,2}(?:nöd|nid|ned)\b|\bafmeld\w*|\bafmell\w*"
     r"|\b(?:kan|kunnen)\s+(?:helaas\s+)?niet\s+(?:komen|deelnemen|aanwezig zijn)\b"
     r"|\bdisdir\w*|\bannullare\b|\bnon (?:potrò|potremo|posso) (?:partecipare|venire)\b"
     r"|\bschaffe es\b[^.\n]{0,30}\bnicht\b|\bbitte streichen\b)"
@@ -552,7 +552,8 @@ _REGISTER = re.compile(
     r"|\b(?:bin|sind|wäre|wären|wir sind|ich bin)\b[^.\n!?]{0,40}?\bdabei\b"
     r"|^\s*(?:sehr\s+)?gerne?\s+dabei\b"
     r"|\b(?:ich komme?|komme? ich|wir kommen|kommen wir)\s+(?:sehr\s+)?gerne?\b"
-    r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen)(?=\s*(?:[.!]|$|zu (?:zweit|dritt|viert|fünft)\b))"
+    r"|\b(?:ja,?\s+)?(?:ich komme|wir kommen|komme ich|kommen wir)"
+    r"(?=\s*(?:[.!:]|$|zu (?:zweit|dritt|viert|fünft)\b))"
     # "ich komme zusammen mit unserer Kassenleiterin zum Kongress": coming, with whom or where
     r"|\b(?:ich komme|wir kommen|komme ich|kommen wir)\b(?![^.\n!?]{0,40}\bnicht\b)"
     r"[^.\n!?]{0,60}?\b(?:zusammen mit|gemeinsam mit|in begleitung|mit (?:meine[rm]?|unsere[rm]?)\b"
@@ -657,7 +658,7 @@ _OTHERS_ASKED = re.compile(
 
 # Saying one is registered already ("ich bin bereits angemeldet und hätte eine Frage", "ich habe
 # mich vor zwei Wochen angemeldet") or that something is no registration registers nobody.
-_REG_WORD = r"(?:anmeld\w*|angemeldet|registr\w*|teilnahme|zusage)"
+_REG_WORD = r"(?:anmeld\w*|angemeldet|registr\w*|teilnahme|zusage|teilnehmen)"
 _NOT_NEW = re.compile(
     r"(?i)\b(?:bereits|schon|already)\b" + _G + r"{0,60}?\b(?:angemeldet|registered|bestätigt"
     r"|confirmed)\b"
@@ -677,7 +678,7 @@ _NOT_NEW = re.compile(
     r"|donnerstag|freitag))\b)(?=[^.!?\n]*\b(?:registration|anmeldung|anmeldeformular)\b)"
     r"[^.!?\n]*\b(?:sent|submitted|e-?mailed|mailed|geschickt|gesendet|gesandt|übermittelt"
     r"|abgeschickt|eingereicht)\b[^.!?\n]*"
-    r"|\b(?:keine?|nicht)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
+    r"|\b(?:keine?|nicht|niemand)\b[^,;.!?\n]{0,40}?\b" + _REG_WORD + r"\b"
     r"|\b" + _REG_WORD + r"\b[^,;.!?\n]{0,30}?\b(?:nicht|not)\b"
 )
 
@@ -700,8 +701,8 @@ _QUESTION_ABOUT_OTHERS = re.compile(
 )
 # "die Anmeldungen kämen dann direkt von den Gemeinderäten": others will register themselves.
 _OTHERS_WILL = re.compile(
-    r"(?i)\b(?:die\s+)?(?:anmeldung(?:en)?|registrierung(?:en)?)\s+(?:kämen|kommen|würden|werden)"
-    r"\b[^.!?\n]{0,60}\b(?:von|selbst|direkt)\b[^.!?\n]*"
+    r"(?i)\b(?:die\s+)?(?:anmeldung(?:en)?|registrierung(?:en)?)\s+(?:kämen|kommen|würden|werden"
+    r"|erfolgen|laufen)\b[^.!?\n]{0,60}\b(?:von|selbst|direkt|durch)\b[^.!?\n]*"
 )
 
 

@@ -467,6 +467,8 @@ def part_kind(part: str) -> str:
         return "contact"
     if _ADDRESS.search(part):
         return "address"
+    if re.match(r"(?i)(?:service|direction|division|bureau|pôle)\s+(?:des?|du|de la|d')\s", part):
+        return "dept"  # "Service des Finances", "Direction de l'Urbanisme": a unit of a French body
     if _COUNCIL.match(_MEMBER_OF.sub("", part)) and _BODY.search(part):
         return "org"
     if _COUNCIL_OF_PLACE.fullmatch(re.sub(r"\s*\(.*$", "", _MEMBER_OF.sub("", part))):
@@ -661,7 +663,7 @@ _ORG_PHRASE_EN = re.compile(
 _ORG_PHRASE = re.compile(
     r"\b(?:der|die|des|vom|von der|für die|für den|aus der|aus dem|from the|from|im)\s+"
     r"((?:(?:Rat|Kreistag|Gemeinderat|Stadtrat)(?:e?s)? (?:der|des) "
-    r"(?:(?:Stadt|Gemeinde|Landkreises|Kreises)\s+"
+    r"(?:(?:[A-ZÄÖÜ][a-zäöüß]*(?:stadt|gemeinde)|Stadt|Gemeinde|Landkreises|Kreises)\s+"
     r"[A-ZÄÖÜ][\w.-]*|[A-ZÄÖÜ][\w-]*-Kreises))|(?:Stadt|Gemeinde|Landkreis|Kreis|Landeshauptstadt|Hansestadt|Ortsgemeinde"
     r"|Bezirksamt|Bezirksversammlung|Bezirksvertretung|Bezirkstag|Stadtverordnetenversammlung"
     r"|Gemeindevertretung|Stadtvertretung|Ratsversammlung"
@@ -1040,7 +1042,7 @@ _MENTION_START = re.compile(
     r"(?:meister(?:in)?|rat|rätin|kämmerer|kämmerin|leiter(?:in)?|dezernent(?:in)?)\s+[A-ZÄÖÜ]))"
     # "mein Kollege Stefan Wiegmann", "my colleague Dr Gareth Hughes": the name follows.
     r"|(?P<colleague>\b(?i:mein(?:e[nmr]?)?|unser(?:e[nmr]?)?|my|our|die|den|mei|minge|unsern"
-    r"|unsre)\s+"
+    r"|unsre|meim|unserm)\s+"
     # … also with adjectives: "unsere wissenschaftliche Mitarbeiterin", "my senior colleague"
     r"(?:(?:[a-zäöüß]+|Senior|Junior)\s+){0,2}"
     # (dialect spells the colleague "Kolleechin", "Kollesch")
@@ -1051,6 +1053,9 @@ _MENTION_START = re.compile(
     r"|\w*manager(?:in)?|\w*referent(?:in|en)?|doktorand(?:in|en)?|praktikant(?:in|en)?"
     r"|volontär(?:in)?|trainee|\w*assistent(?:in|en)?|\w*sachbearbeiter(?:in)?"
     r"|\w*beauftragte[nr]?|\w*berater(?:in)?|\w*koordinator(?:in)?"
+    # an office with an article before the name, in dialect: "meim Erschde Beigeordnete, em X"
+    r"|(?:\w+\s+)?(?:\w*beigeordnete[nr]?|\w*kämmerer|\w*kämmerin|\w*leiter(?:in)?)"
+    r",?\s+(?:der|de|dr|em|dem)"
     r"|herren|damen)\s+)(?=[A-ZÄÖÜ])"  # "die Herren X und Y"
 )
 _GREETING = re.compile(r"(?i)(?:geehrte[rs]?|liebe[rs]?|hallo|hi|dear|guten\s+tag|moin|servus)\s*$")
@@ -1066,7 +1071,7 @@ _VERB = re.compile(
     r"|\bkütt\b|\bdobei\b"  # Kölsch "kütt och met", "ich ben dobei"
 )
 _CANCEL = re.compile(
-    r"(?i)abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
+    r"(?i)\b(?:ist|sind)\b[^.,]{0,40}\bleider\b|afmell|afmeld|abmeld|absag|\bsagt\b.*\bab\b|storn|streich|cancel|withdraw|verhindert|nicht\s+(?:teil|komm)"
     r"|zurück(?:nehm|zieh|genommen|gezogen)|nicht\s+wahrnehm|erkrankt"
     r"|doch nicht|leider nicht|can(?:no|')t\s+(?:attend|come|make)|\bkomm\w*\s+nicht\b"
     r"|\b(?:kann|können|könnte|wird|werden)\b(?:[^.]|(?<=\d)\.){0,60}\bnicht\b[^.]{0,40}"
@@ -1216,6 +1221,7 @@ _FOR_ME = re.compile(r"(?i)\b(?:für|for)\s+(?:mich|me|uns|us|myself)\b")
 _MAIL_TO_ME = re.compile(
     r"(?i)\b(?:an|to)\s+(?:mich|uns|me|us)\b|\bfür uns\b(?!\s+beide)"
     r"|\b(?:mit\s+)?(?:mich|uns|me|us)\s+in\s+(?:kopie|cc)\b|\bcc\s+(?:me|us)\b"
+    r"|\büber\s+(?:uns|mich)\b"
 )
 
 
@@ -1404,7 +1410,9 @@ def mentions(main: str, cancelling: bool = False) -> list[Mention]:
                 # office name the unit; the person is the one the salutation introduces.
                 continue
             if re.match(
-                r"(?i)\s*(?:gewünscht|gebeten|erbeten|angeregt|vorgeschlagen|beauftragt|asked)\b",
+                r"(?i)\s*(?:(?:am telefon|telefonisch|persönlich|per e-?mail|kurz)\s+)?"
+                r"(?:gewünscht|gebeten|erbeten|angeregt|vorgeschlagen|beauftragt|asked|vereinbart"
+                r"|abgesprochen|besprochen)\b",
                 sent[end:],
             ):
                 continue  # "wie von Herrn Kreisdirektor X gewünscht": who asked, not who comes

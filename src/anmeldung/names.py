@@ -84,7 +84,8 @@ _NOT_NAME = re.compile(
     r"|webmaster|postmaster|mailer-daemon|kontakt|contact|bürgermeister\w*|oberbürgermeister\w*"
     r"|landrat|via|im|auftrag|kanzlei|ministerium|bezirksamt|\w*führer\w*|\w*leiter(?:in)?"
     r"|kaufmännische[rn]?|technische[rn]?|sachbearbeiter\w*|\w*referent\w*"
-    r"|\w+(?:ische|liche)[rn]?|\w{5,}ale[rn]?|\w*aufsicht"
+    # (not "Fischer", "Ehrlicher", "Thaler": only the "-e" form after a long stem)
+    r"|\w{3,}(?:ische|liche)n?|\w{5,}ale|\w*aufsicht"
     # a table's header row ("Name | Funktion | E-Mail") is no person
     r"|name|vorname|nachname|funktion|e-?mail|telefon|organisation)$"
 )
