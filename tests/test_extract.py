@@ -1034,6 +1034,27 @@ NEWEST = {
         "name": 0.921,
         "organisation": 0.862,
     },
+    "heldout37": {
+        "kind": 1.0,
+        "count": 1.0,
+        "email": 1.0,
+        "name": 1.0,
+        "organisation": 0.92,
+    },
+    "heldout38": {
+        "kind": 1.0,
+        "count": 1.0,
+        "email": 1.0,
+        "name": 0.959,
+        "organisation": 0.897,
+    },
+    "heldout39": {
+        "kind": 1.0,
+        "count": 1.0,
+        "email": 1.0,
+        "name": 0.979,
+        "organisation": 0.979,
+    },
     # Tuned on, still below the email target (README "Tuned on since").
     "heldout35": {
         "kind": 0.975,
